@@ -1,0 +1,104 @@
+# What a board file builds: every driver the app, the supervisor and the player use, plus the
+# board's calibration. Shared assembly lives here so each board file holds only its pins,
+# its DAC choice and its constants.
+from drivers.battery import Battery
+from drivers.button import Button
+from drivers.buzzer import Buzzer
+from drivers.dac import ceiling_code
+from drivers.hbridge import HBridge
+from drivers.led import NeoLED, PinLED
+from drivers.outstage import OutputStage
+from drivers.sense import Sense
+from drivers.switch import Switch
+
+
+class Buttons:
+    def __init__(self, power, mode, plus, minus):
+        self.power = power
+        self.mode = mode
+        self.plus = plus
+        self.minus = minus
+
+
+class Hardware:
+    pass
+
+
+def dac_ceiling(board, full_scale):
+    """The board's ceiling in DAC codes (the driver-level clamp)."""
+    return ceiling_code(full_scale, board.UA_FS, board.CEILING_UA)
+
+
+def assemble(machine, board, dac, i2c, adc_kw=None):
+    """Build the drivers common to every board from board.PINS and its calibration."""
+    P = board.PINS
+    Pin = machine.Pin
+    kw = adc_kw or {}
+    hw = Hardware()
+    hw.name = board.NAME
+    hw.i2c = i2c
+    hw.dac = dac
+    pol_a = Pin(P["POL_A"], Pin.OUT, value=0)
+    pol_b = Pin(P["POL_B"], Pin.OUT, value=0)
+    hw.pol_pins = (pol_a, pol_b)
+    hw.bridge = HBridge(pol_a, pol_b)
+    hw.out_en = Switch(Pin(P["OUT_EN"], Pin.OUT, value=0))
+    hw.boost = Switch(Pin(P["BOOST_EN"], Pin.OUT, value=0))
+    hw.stage = OutputStage(dac, hw.bridge, hw.out_en, hw.boost, board.UA_FS)
+    hw.sense = Sense(
+        machine.ADC(Pin(P["SENSE_I"]), **kw),
+        machine.ADC(Pin(P["SENSE_V"]), **kw),
+        board.SENSE_UA_FS,
+        board.SENSE_MV_FS,
+    )
+    hw.battery = Battery(machine.ADC(Pin(P["BATTERY"]), **kw), board.BAT_MV_FS)
+
+    def button(name):
+        return Button(Pin(P[name], Pin.IN, Pin.PULL_UP))
+
+    hw.buttons = Buttons(
+        button("BTN_POWER"), button("BTN_MODE"), button("BTN_PLUS"), button("BTN_MINUS")
+    )
+    hw.buzzer = Buzzer(machine.PWM(Pin(P["BUZZER"]), freq=2000, duty_u16=0))
+    if getattr(board, "LED_KIND", "pin") == "neopixel":
+        import neopixel
+
+        hw.led = NeoLED(neopixel.NeoPixel(Pin(P["LED"], Pin.OUT), 1))
+    else:
+        hw.led = PinLED(Pin(P["LED"], Pin.OUT, value=0))
+    hw.display = _display(i2c)
+    hw.player_kind = board.PLAYER_KIND
+    for k in (
+        "UA_FS",
+        "CEILING_UA",
+        "SENSE_UA_FS",
+        "SENSE_MV_FS",
+        "RAIL_MV",
+        "BAT_MV_FS",
+        "BAT_CUTOFF_MV",
+        "R_SET_OHM",
+        "WDT_TIMEOUT_MS",
+    ):
+        setattr(hw, k.lower(), getattr(board, k))
+    hw.probe_area_mm2 = board.PROBE_AREA_MM2
+
+    def make_wdt(timeout_ms=board.WDT_TIMEOUT_MS):
+        return machine.WDT(timeout=timeout_ms)
+
+    hw.make_wdt = make_wdt
+    hw.machine = machine
+    return hw
+
+
+def _display(i2c):
+    """An SSD1306 if one answers at 0x3C and micropython-lib's ssd1306 is installed."""
+    if i2c is None:
+        return None
+    try:
+        if 0x3C not in i2c.scan():
+            return None
+        import ssd1306
+
+        return ssd1306.SSD1306_I2C(128, 64, i2c)
+    except (ImportError, OSError):
+        return None

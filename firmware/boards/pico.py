@@ -1,0 +1,60 @@
+# Raspberry Pi Pico (RP2040) wired to the reference output stage. The only place with Pico pin
+# numbers; the README wiring table is checked against PINS.
+NAME = "pico"
+
+PINS = {
+    "I2C_SDA": 4,  # MCP4725 DAC, optional SSD1306
+    "I2C_SCL": 5,
+    "DAC_PWM": 16,  # alternative DAC: PWM + RC filter (DAC_KIND = "pwm")
+    "POL_A": 10,  # H-bridge leg A: PWM slice 5 channel A
+    "POL_B": 11,  # H-bridge leg B: PWM slice 5 channel B (complementary player)
+    "OUT_EN": 12,  # output switch, pulled low in hardware
+    "BOOST_EN": 13,  # 20 V compliance rail
+    "BUZZER": 14,
+    "LED": 25,  # on-board LED
+    "BTN_POWER": 2,
+    "BTN_MODE": 3,
+    "BTN_PLUS": 6,
+    "BTN_MINUS": 7,
+    "SENSE_I": 26,  # ADC0: current-sense amplifier
+    "SENSE_V": 27,  # ADC1: electrode voltage divider
+    "BATTERY": 28,  # ADC2: battery divider
+}
+I2C_ID = 0
+I2C_FREQ = 400000
+DAC_KIND = "mcp4725"  # or "pwm"
+MCP4725_ADDR = 0x60
+PLAYER_KIND = "pwm"  # complementary PWM on POL_A/POL_B for square waves; timer below ~8 Hz
+LED_KIND = "pin"
+
+# Calibration (see the README's output-stage section)
+UA_FS = 1100  # µA at DAC full scale: R_set = 3.3 V / 1.1 mA
+R_SET_OHM = 3000
+CEILING_UA = 1000
+SENSE_UA_FS = 1210  # µA at ADC full scale (shunt + amplifier)
+SENSE_MV_FS = 22000  # mV at ADC full scale (electrode divider)
+RAIL_MV = 20000
+BAT_MV_FS = 6600  # 1:2 divider, 3.3 V reference
+BAT_CUTOFF_MV = 3300
+WDT_TIMEOUT_MS = 500
+PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+
+
+def build(machine):
+    import sys
+
+    from firmware.boards import hw as _hw
+
+    this = sys.modules[__name__]
+    Pin = machine.Pin
+    i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
+    if DAC_KIND == "pwm":
+        from drivers.pwmdac import PWMDAC
+
+        pwm = machine.PWM(Pin(PINS["DAC_PWM"]), freq=100000, duty_u16=0)
+        dac = PWMDAC(pwm, max_code=_hw.dac_ceiling(this, 65535))
+    else:
+        from drivers.mcp4725 import MCP4725
+
+        dac = MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))
+    return _hw.assemble(machine, this, dac, i2c)

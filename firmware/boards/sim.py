@@ -1,0 +1,50 @@
+# The simulated board: the reference output stage with its MCP4725 on I2C, modelled by
+# vhw.stage.StageModel. Pin numbers follow the Pico's so traces read the same.
+NAME = "sim"
+
+PINS = {
+    "I2C_SDA": 4,
+    "I2C_SCL": 5,
+    "POL_A": 10,
+    "POL_B": 11,
+    "OUT_EN": 12,
+    "BOOST_EN": 13,
+    "BUZZER": 14,
+    "LED": 25,
+    "BTN_POWER": 2,
+    "BTN_MODE": 3,
+    "BTN_PLUS": 6,
+    "BTN_MINUS": 7,
+    "SENSE_I": 26,
+    "SENSE_V": 27,
+    "BATTERY": 28,
+}
+I2C_ID = 0
+I2C_FREQ = 400000
+MCP4725_ADDR = 0x60
+PLAYER_KIND = "timer"  # machine.Timer on the virtual clock: every edge at its exact instant
+LED_KIND = "pin"
+
+UA_FS = 1100
+R_SET_OHM = 3000
+CEILING_UA = 1000
+SENSE_UA_FS = 1210
+SENSE_MV_FS = 22000
+RAIL_MV = 20000
+BAT_MV_FS = 6600
+BAT_CUTOFF_MV = 3300
+WDT_TIMEOUT_MS = 500
+PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+
+
+def build(machine):
+    import sys
+
+    from drivers.mcp4725 import MCP4725
+    from firmware.boards import hw as _hw
+
+    this = sys.modules[__name__]
+    Pin = machine.Pin
+    i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
+    dac = MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))
+    return _hw.assemble(machine, this, dac, i2c)

@@ -1,0 +1,58 @@
+# Fault codes: short strings (interned on MicroPython, so latching one allocates nothing), shown
+# on the display and written to the session log. DESIGN 4.6 lists what latches.
+
+OVERCURRENT = "OVERCURRENT"  # measured > commanded + 20 % + 20 uA twice, or > ceiling once
+SENSE_MISMATCH = "SENSE_MISMATCH"  # current flows (voltage below the rail) but reads < 50 %
+SHORT = "SHORT"  # load impedance < 500 Ohm
+DAC = "DAC"  # DAC / I2C error from the output stage
+SENSE_STUCK = "SENSE_STUCK"  # ADC does not follow the DAC, or reads current with OUT_EN off
+WATCHDOG = "WATCHDOG"  # the last reset was a watchdog reset (the loop stalled)
+SELFTEST = "SELFTEST"  # power-on self-test failed
+BATTERY = "BATTERY"  # battery under cut-off
+PROGRAM = "PROGRAM"  # program files invalid
+SOFTWARE = "SOFTWARE"  # an exception in the app loop, or a command above the step cap
+
+ALL = (
+    OVERCURRENT,
+    SENSE_MISMATCH,
+    SHORT,
+    DAC,
+    SENSE_STUCK,
+    WATCHDOG,
+    SELFTEST,
+    BATTERY,
+    PROGRAM,
+    SOFTWARE,
+)
+
+_TEXT = {
+    OVERCURRENT: "over-current",
+    SENSE_MISMATCH: "current sense disagrees with output",
+    SHORT: "short circuit between probes",
+    DAC: "output DAC not responding",
+    SENSE_STUCK: "current sense stuck",
+    WATCHDOG: "restarted by the watchdog",
+    SELFTEST: "self-test failed",
+    BATTERY: "battery too low",
+    PROGRAM: "program files invalid",
+    SOFTWARE: "software error",
+}
+
+# What each simulator fault (DESIGN 6) latches on the sim board. battery_low and loop_stall have
+# their own codes; a stalled loop shows up at the next boot as a watchdog reset.
+SIM_FAULT_CODES = {
+    "dac_stuck_high": OVERCURRENT,
+    "sense_open": SENSE_MISMATCH,
+    "sense_stuck_high": OVERCURRENT,
+    "short_circuit": SHORT,
+    "i2c_error": DAC,
+    "battery_low": BATTERY,
+    "loop_stall": WATCHDOG,
+}
+
+
+def describe(code):
+    """One line for the display or the log: the text for a known code, the code itself else."""
+    if code is None:
+        return ""
+    return _TEXT.get(code, code)

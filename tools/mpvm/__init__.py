@@ -1,0 +1,1 @@
+"""Host-side runner for the real MicroPython VM (WebAssembly port under Node.js)."""

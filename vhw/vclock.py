@@ -1,0 +1,109 @@
+# A device-like virtual clock: ticks wrap at 2**30 like a 32-bit MicroPython port, sleeping
+# advances virtual time and fires due machine.Timer callbacks at their exact instants.
+# Time is kept only as wrapped tick counters (plus a host-side seconds count for traces), so
+# nothing here grows into a heap-allocated big int on MicroPython.
+
+_PERIOD = 1 << 30
+_MASK = _PERIOD - 1
+_HALF = _PERIOD >> 1
+
+
+class StopSimulation(BaseException):
+    """Raised from an idle hook to end a simulated run; not an Exception, so the app's
+    `except Exception` never swallows it."""
+
+
+class WatchdogReset(BaseException):
+    """The virtual watchdog expired: the board resets."""
+
+
+def ticks_add(t, d):
+    return (t + d) & _MASK
+
+
+def ticks_diff(a, b):
+    return ((a - b + _HALF) & _MASK) - _HALF
+
+
+class VClock:
+    def __init__(self, start_us=0):
+        # Start close to the wrap by default in tests that ask for it (start_us).
+        self._us = start_us & _MASK
+        self._ms = (start_us // 1000) & _MASK
+        self._sub = start_us % 1000  # µs not yet counted in _ms
+        self._secs = 0  # host-side absolute time for traces: whole seconds ...
+        self._secs_us = 0  # ... plus µs into the current second
+        self.timers = []  # objects with .armed, .due_us (ticks), .fire(): machine.Timer
+        self.idle_hook = None
+        self.watchdogs = []  # objects with .check(now_ms) that may raise WatchdogReset
+        self.in_hook = False
+
+    # -- the six functions of the device's time module --
+    def ticks_us(self):
+        return self._us
+
+    def ticks_ms(self):
+        return self._ms
+
+    def ticks_add(self, t, d):
+        return (t + d) & _MASK
+
+    def ticks_diff(self, a, b):
+        return ((a - b + _HALF) & _MASK) - _HALF
+
+    def sleep_ms(self, n):
+        self.sleep_us(n * 1000)
+
+    def sleep_us(self, n):
+        hook = self.idle_hook
+        if hook is not None and not self.in_hook:
+            self.in_hook = True
+            try:
+                hook()
+            finally:
+                self.in_hook = False
+        self.advance(n)
+
+    # -- virtual time --
+    def now_us_abs(self):
+        """Absolute virtual µs since start (host side: may be a big int on MicroPython)."""
+        return self._secs * 1000000 + self._secs_us
+
+    def _step(self, d):
+        if d <= 0:
+            return
+        self._us = (self._us + d) & _MASK
+        sub = self._sub + d
+        if sub >= 1000:
+            self._ms = (self._ms + sub // 1000) & _MASK
+            sub %= 1000
+        self._sub = sub
+        s = self._secs_us + d
+        if s >= 1000000:
+            self._secs += s // 1000000
+            s %= 1000000
+        self._secs_us = s
+        for w in self.watchdogs:
+            w.check(self._ms)
+
+    def advance(self, n):
+        """Move time forward n µs, firing every timer that falls due on the way, in order."""
+        remaining = n
+        while True:
+            nxt = None
+            best = remaining
+            for t in self.timers:
+                if not t.armed:
+                    continue
+                dt = ((t.due_us - self._us + _HALF) & _MASK) - _HALF
+                if dt < 0:
+                    dt = 0
+                if dt <= best:
+                    best = dt
+                    nxt = t
+            if nxt is None:
+                self._step(remaining)
+                return
+            self._step(best)
+            remaining -= best
+            nxt.fire()
