@@ -68,7 +68,7 @@ def test_mp_script(script: Path, mode: str, mpy_dir: Path) -> None:
 
 # ---- every device module imports on MicroPython ----
 
-IMPORT_SCRIPT = '''
+IMPORT_SCRIPT = """
 import sys
 import io
 
@@ -97,7 +97,7 @@ for path in ENTRY:
         for line in buf.getvalue().splitlines():
             print("  |", line)
 print("IMPORT DONE")
-'''
+"""
 
 _import_results: dict[str, dict[str, tuple[bool, str]]] = {}
 

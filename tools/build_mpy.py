@@ -98,7 +98,7 @@ def compile_one(binary: str, src: Path, rel: Path, dest: Path, march: str | None
 
 
 def build(
-    root: Path = ROOT, out: Path | None = None, march: str | None = None, quiet: bool = False
+    root: Path = ROOT, out: Path | None = None, march: str | None = None
 ) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Compile everything; return (sizes incl. "total", errors as (path, message))."""
     out = out or root / "build" / "mpy"
@@ -135,17 +135,22 @@ def table(sizes: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.build_mpy", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.build_mpy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "mpy")
     ap.add_argument("--march", help="native code arch (armv6m, xtensawin); bytecode only if unset")
     ap.add_argument("--quiet", action="store_true", help="print only errors and the total")
     a = ap.parse_args(argv)
     binary = mpy_cross_binary()
-    sizes, errors = build(ROOT, a.out, a.march, a.quiet)
+    sizes, errors = build(ROOT, a.out, a.march)
     for path, msg in errors:
         print(f"mpy-cross: {path}: {msg}", file=sys.stderr)
     if not a.quiet:
-        print(f"{mpy_cross_version(binary)}, {OPT}, into {a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out}")
+        where = a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out
+        print(f"{mpy_cross_version(binary)}, {OPT}, into {where}")
         print(table(sizes))
     else:
         print(f"mpy: {len(sizes) - 1} modules, {sizes['total']} bytes")

@@ -168,7 +168,7 @@ def _mpvm_run(script, argv, install):
         elif isinstance(a, int):
             rc = a
         else:
-            print(a)
+            print(a, file=sys.stderr)
             rc = 1
     except BaseException as e:
         # a test that forgot to unlock: unlock so that the report can be printed
@@ -177,7 +177,7 @@ def _mpvm_run(script, argv, install):
                 pass
         except Exception:
             pass
-        sys.print_exception(e)
+        sys.print_exception(e, sys.stderr)
         rc = 1
     return rc
 `;

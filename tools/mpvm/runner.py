@@ -100,8 +100,16 @@ def run_script(
     if not available():
         raise VMUnavailable("tools/mpvm/node_modules missing: run `make node`")
     cmd = command(
-        path, mpy=mpy, mpy_dir=mpy_dir, out_dir=out_dir, timeout=timeout, args=args, libs=libs, root=root,
-        install=install, heap=heap,
+        path,
+        mpy=mpy,
+        mpy_dir=mpy_dir,
+        out_dir=out_dir,
+        timeout=timeout,
+        args=args,
+        libs=libs,
+        root=root,
+        install=install,
+        heap=heap,
     )
     try:
         # node kills the VM itself at `timeout`; this is the backstop
