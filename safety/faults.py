@@ -43,7 +43,7 @@ _TEXT = {
 SIM_FAULT_CODES = {
     "dac_stuck_high": OVERCURRENT,
     "sense_open": SENSE_MISMATCH,
-    "sense_stuck_high": OVERCURRENT,
+    "sense_stuck_high": SENSE_STUCK,
     "short_circuit": SHORT,
     "i2c_error": DAC,
     "battery_low": BATTERY,

@@ -6,6 +6,7 @@
 _PERIOD = 1 << 30
 _MASK = _PERIOD - 1
 _HALF = _PERIOD >> 1
+HOOK_MIN_US = 1000
 
 
 class StopSimulation(BaseException):
@@ -55,8 +56,10 @@ class VClock:
         self.sleep_us(n * 1000)
 
     def sleep_us(self, n):
+        # The hook marks the app's sleep between control ticks (about 2 ms); the short settle
+        # waits inside a tick (a probe pulse, a DAC settling) do not call it.
         hook = self.idle_hook
-        if hook is not None and not self.in_hook:
+        if hook is not None and n >= HOOK_MIN_US and not self.in_hook:
             self.in_hook = True
             try:
                 hook()

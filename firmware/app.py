@@ -1,0 +1,611 @@
+# The application: the main loop's state machine. It uses the supervisor (safety/), the player
+# (waveforms/) and the drivers; it does not re-implement their rules. One control tick every
+# 2 ms: buttons, supervisor (contact, caps, soft start, faults, watchdog), program timing, cues.
+#
+#   off -(long POWER)-> selftest -> idle -(short POWER)-> running <-> paused -> complete -> idle
+#   any -> fault;  long POWER anywhere: output off, log saved, off
+from micropython import const
+
+from drivers import clock
+from drivers.button import LONG, NONE, SHORT
+from firmware import course as _course
+from firmware import programs as _programs
+from firmware import storage as _storage
+from firmware import ui as _ui
+from safety import faults, limits
+from safety import selftest as _selftest
+from safety.supervisor import Supervisor
+from waveforms import plan as _plan
+from waveforms.player import Player
+
+TICK_US = const(2000)  # 500 Hz control tick
+COMPLETE_MS = const(8000)  # the "complete" screen, then idle
+FIND_RISE_UA_PER_S = const(20)  # find-my-level: slow rise, well under the 100 µA/s slew cap
+FIND_FREQ_MHZ = const(10000)  # 10 Hz biphasic while finding the level
+LEVELS = const(10)
+
+OFF = "off"
+SELFTEST = "selftest"
+IDLE = "idle"
+RUNNING = "running"
+PAUSED = "paused"
+COMPLETE = "complete"
+FAULT = "fault"
+
+FINDLEVEL = "findlevel"  # program id shown while the find-my-level routine runs
+
+_SIDES = ("left", "right")
+
+
+class App:
+    def __init__(self, hw, root="/", programs_dirs=None):
+        self.hw = hw
+        self.root = root
+        self.settings = _storage.Settings(root)
+        self.log = _storage.SessionLog(root)
+        self.library = _programs.Library(programs_dirs or _programs.default_dirs(root))
+        self.catalog = self.library.ids()
+        self.player = Player(hw.stage, kind=hw.player_kind)
+        self.supervisor = Supervisor(hw, self.player)
+        self.supervisor.set_mode(self.settings.get("mode"))
+        self.ui = _ui.UI(hw)
+        self.ui.lines = self._display_lines
+        self.plan = _plan.Plan()
+        self.state = OFF
+        self.level = self._valid_level(self.settings.get("level"))
+        pid = self.settings.get("last_program")
+        self.program_id = pid if pid in self.catalog else (self.catalog[0] if self.catalog else None)
+        self.program = None
+        self.step = None
+        self.step_index = -1
+        self.side = None
+        self.area = None
+        self.fault = None
+        self.error = None  # text of the last software error (shown, logged)
+        self.course_note = None
+        self.findlevel_result = None
+        self._reset_session()
+        self._last_activity = clock.ticks_ms()
+        self._state_t0 = self._last_activity
+        self._was_contact = False
+        self._poor_cued = False
+        self._find_ms = 0
+        self._find_cap = 0
+        self._course_warn = False
+        self._user_pause = False
+        self._pending_cue = None
+        self._last_tick = self._last_activity
+        self._dt = 0
+        self.selftest_report = None
+        self.last_record = None
+        # A watchdog reset means the loop stalled last time: come up showing that fault.
+        if self.supervisor.boot_fault is not None:
+            self._enter_fault(self.supervisor.boot_fault)
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _valid_level(v):
+        if isinstance(v, int) and 1 <= v <= LEVELS:
+            return v
+        return 1
+
+    def _reset_session(self):
+        self.on_skin_ms = 0  # program time on skin (treatment time)
+        self.step_on_ms = 0
+        self.stroke = -1
+        self.steps_completed = 0
+        self.charge_nc = [0, 0, 0]  # left, right, centre: whole nC
+        self.charge_uc = [0, 0, 0]
+        self.max_ua = 0
+        self.session_faults = []
+        self._session_t0 = clock.ticks_ms()
+        self._extending = False
+        self._ext_side = -1
+
+    def _set_state(self, state):
+        if state != self.state:
+            self.state = state
+            self._state_t0 = clock.ticks_ms()
+            self.ui.show_state(state)
+
+    def _display_lines(self):
+        s = self.state
+        if s == FAULT:
+            return ("FAULT", str(self.fault), "long POWER to clear")
+        if self.step is not None and s in (RUNNING, PAUSED):
+            left = (self._step_ms - self.step_on_ms) // 1000
+            return (
+                "%s %s" % (self.program_id, s),
+                "%s %s" % (self.area, self.side),
+                "level %d  %ds left" % (self.level, left),
+                "contact %s" % ("ok" if self.supervisor.contact else "--"),
+            )
+        return (
+            "%s  L%d" % (self.program_id, self.level),
+            s,
+            self.course_note or "",
+        )
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self):
+        """Forever: one tick, then sleep to the next 2 ms deadline."""
+        nxt = clock.ticks_us()
+        while True:
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001 - anything: output off first, then report
+                self.crash(e)
+            nxt = clock.ticks_add(nxt, TICK_US)
+            wait = clock.ticks_diff(nxt, clock.ticks_us())
+            if wait > 0:
+                clock.sleep_us(wait)
+            else:
+                nxt = clock.ticks_us()  # overran: do not try to catch up with a burst
+
+    def crash(self, exc):
+        """An exception escaped the tick: output off first, then show and log it."""
+        try:
+            self.hw.stage.off()
+            self.player.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self.error = "%s: %s" % (type(exc).__name__, exc)
+            self.supervisor.trip(faults.SOFTWARE)
+            self._enter_fault(faults.SOFTWARE)
+            self.log.error(self.error)
+        except Exception:  # noqa: BLE001
+            self.state = FAULT
+
+    def tick(self):
+        now = clock.ticks_ms()
+        # Time on skin counts in real elapsed ms (a late tick still counts what passed).
+        dt = clock.ticks_diff(now, self._last_tick)
+        self._last_tick = now
+        self._dt = dt if 0 < dt < 100 else 0
+        b = self.hw.buttons
+        ep = b.power.poll(now)
+        em = b.mode.poll(now)
+        eu = b.plus.poll(now)
+        ed = b.minus.poll(now)
+        if ep or em or eu or ed:
+            self._last_activity = now
+        state = self.state
+
+        if ep == LONG and state != OFF:
+            if state == FAULT:
+                self._try_clear(now)
+            else:
+                self.power_off()
+            return self._after(now)
+
+        if state == OFF:
+            self.supervisor.tick(now, 0)
+            if ep == LONG:
+                self._power_on()
+        elif state == SELFTEST:
+            self._run_selftest()
+        elif state == IDLE:
+            self.supervisor.tick(now, 0)
+            self._idle(now, ep, em, eu, ed)
+        elif state == RUNNING or state == PAUSED:
+            if self.program_id == FINDLEVEL and self.program is None:
+                self._findlevel(now, ep or em or eu or ed)
+            else:
+                self._running(now, ep, eu, ed)
+        elif state == COMPLETE:
+            self.supervisor.tick(now, 0)
+            if ep or em or eu or ed or (clock.ticks_diff(now, self._state_t0) >= COMPLETE_MS):
+                self._set_state(IDLE)
+        elif state == FAULT:
+            self.supervisor.tick(now, 0)
+        if self.supervisor.latched and self.state != FAULT:
+            self._enter_fault(self.supervisor.fault)
+        self._after(now)
+
+    def _after(self, now):
+        self.player.heartbeat(now)
+        self.ui.update(now, clock)
+
+    # -- power ----------------------------------------------------------------------------
+    def _power_on(self):
+        self.ui.cue("power_on")
+        self._set_state(SELFTEST)
+
+    def _run_selftest(self):
+        ok, report, code = _selftest.run(self.hw, self.library.ok)
+        self.selftest_report = report
+        if not ok:
+            self.supervisor.trip(code or faults.SELFTEST)
+            self._enter_fault(code or faults.SELFTEST)
+            return
+        self._last_activity = clock.ticks_ms()
+        self._update_course()
+        self._set_state(IDLE)
+
+    def power_off(self):
+        """Long POWER: output off, session saved, off."""
+        self.hw.stage.off()
+        self.player.stop()
+        if self.program is not None or self.program_id == FINDLEVEL:
+            self._end_session(False)
+        self.settings.save()
+        self.ui.cue("power_off")
+        self._set_state(OFF)
+
+    # -- idle -----------------------------------------------------------------------------
+    def _idle(self, now, ep, em, eu, ed):
+        if em == SHORT and self.catalog:
+            i = self.catalog.index(self.program_id) if self.program_id in self.catalog else -1
+            self.program_id = self.catalog[(i + 1) % len(self.catalog)]
+            self.settings.set("last_program", self.program_id)
+            self.ui.cue("click")
+        elif eu == SHORT or ed == SHORT:
+            self._change_level(1 if eu == SHORT else -1)
+        elif eu == LONG:
+            self._start_findlevel(now)
+        elif ep == SHORT:
+            self._start_program(now)
+        elif limits.idle_over(self._last_activity, now):
+            self.power_off()
+
+    def _change_level(self, d):
+        lv = self.level + d
+        if lv < 1 or lv > LEVELS:
+            self.ui.cue("limit")
+            return
+        self.level = lv
+        self.settings.set("level", lv)
+        self.ui.cue("click")
+
+    # -- programs -------------------------------------------------------------------------
+    def _start_program(self, now):
+        if self.program_id is None:
+            self.ui.cue("limit")
+            return
+        try:
+            prog = self.library.load(self.program_id)
+        except (OSError, ValueError) as e:
+            # A broken program file: reported and logged, the others stay usable.
+            self.error = str(e)
+            self.log.error(self.error)
+            self.ui.cue("fault")
+            return
+        self.program = prog
+        self._reset_session()
+        self.step_index = -1
+        if self._course_warn:
+            self.ui.cue("warn")
+        else:
+            self.ui.cue("start")
+        self._next_step(now)
+
+    def _next_step(self, now):
+        steps = self.program["steps"]
+        self.step_index += 1
+        if self.step_index >= len(steps):
+            if self._balance_extension(now):
+                return
+            self._finish(now, True)
+            return
+        self._begin_step(steps[self.step_index], now)
+
+    def _begin_step(self, step, now):
+        prev_area, prev_side = self.area, self.side
+        self.step = step
+        self.area = step["area"]
+        self.side = step["side"]
+        self._side_i = 0 if self.side == "left" else (1 if self.side == "right" else 2)
+        self._stroke_ms = int(step["stroke_s"] * 1000)
+        self._strokes = step["strokes"]
+        self._step_ms = self._stroke_ms * self._strokes
+        lo, hi = step["intensity_ua"]
+        self._lo = lo
+        # The client's level maps into the step's range; the strokes rise toward it.
+        self._target = lo + (hi - lo) * (self.level - 1) // (LEVELS - 1)
+        probe = step.get("probe", self.program["probe"])
+        cap = self.supervisor.configure(self.area, probe, self._client_ceiling(probe))
+        if self._target > cap:
+            self._target = cap
+        _plan.build_step(self.plan, step, cap)
+        self.player.start(self.plan)
+        self.step_on_ms = 0
+        self.stroke = -1
+        if prev_area is not None and (prev_area != self.area or prev_side != self.side):
+            self._pending_cue = "new_area"
+        else:
+            self._pending_cue = None
+        self._set_state(RUNNING)
+
+    def _client_ceiling(self, probe):
+        c = self.settings.get("client_ceiling_ua")
+        if isinstance(c, dict):
+            v = c.get(probe)
+            if isinstance(v, int) and v > 0:
+                return v
+        return limits.CEILING_UA
+
+    def _stroke_ua(self):
+        # Stroke k of n rises from the step minimum to the client's level on the last stroke.
+        k = self.stroke + 1
+        return self._lo + (self._target - self._lo) * k // self._strokes
+
+    def _running(self, now, ep, eu, ed):
+        sup = self.supervisor
+        if eu == SHORT or ed == SHORT:
+            self._change_level(1 if eu == SHORT else -1)
+            self._retarget()
+        paused_by_user = self.state == PAUSED and self._user_pause
+        if ep == SHORT:
+            if self.state == RUNNING:
+                self._user_pause = True
+                self.player.stop()
+                self.ui.cue("pause")
+                self._set_state(PAUSED)
+                paused_by_user = True
+            elif paused_by_user:
+                self._user_pause = False
+                paused_by_user = False
+                self.player.start(self.plan)
+                sup.restart_ramp()
+                self.ui.cue("resume")
+        request = 0 if paused_by_user else self._stroke_ua() if self.stroke >= 0 else self._lo
+        allowed = sup.tick(now, request)
+        if sup.latched:
+            return
+        self.player.set_amplitude(allowed)
+        contact = sup.contact
+        if paused_by_user:
+            return
+        if not contact:
+            if self.state == RUNNING:
+                self.ui.cue("pause")
+                self._set_state(PAUSED)
+            self._poor_cued = False
+            return
+        if self.state == PAUSED:
+            self.ui.cue("resume")
+            self._set_state(RUNNING)
+        if sup.poor_contact:
+            if not self._poor_cued:
+                self._poor_cued = True
+                self.ui.cue("gel")
+        else:
+            self._poor_cued = False
+        # Treatment time counts only on skin.
+        dt = self._dt
+        self.step_on_ms += dt
+        self.on_skin_ms += dt
+        self._account(allowed)
+        stroke = self.step_on_ms // self._stroke_ms
+        if stroke != self.stroke and stroke < self._strokes:
+            self.stroke = stroke
+            sup.restart_ramp()  # every stroke starts from zero with the soft start
+            cue = self._pending_cue
+            self._pending_cue = None
+            self.ui.cue(cue if cue is not None else "stroke")
+        if self._extending:
+            if self._balanced():
+                self._finish(now, True)
+            return
+        if self.step_on_ms >= self._step_ms:
+            self.steps_completed += 1
+            self._next_step(now)
+        elif limits.program_over(self._session_t0, now):
+            self._finish(now, False)
+
+    def _retarget(self):
+        if self.step is not None:
+            lo, hi = self.step["intensity_ua"]
+            t = lo + (hi - lo) * (self.level - 1) // (LEVELS - 1)
+            cap = self.supervisor.cap_ua
+            self._target = t if t < cap else cap
+
+    def _account(self, allowed):
+        ua = self.player.level_ua if allowed else 0
+        q = self.supervisor.measured_ua
+        if q > self.max_ua:
+            self.max_ua = q
+        i = self._side_i
+        n = self.charge_nc[i] + q * self._dt  # µA x ms = nC
+        if n >= 1000:
+            self.charge_uc[i] += n // 1000
+            n %= 1000
+        self.charge_nc[i] = n
+        return ua
+
+    # -- dose balance ---------------------------------------------------------------------
+    def _side_nc(self, i):
+        return self.charge_uc[i] * 1000 + self.charge_nc[i]
+
+    def _balanced(self):
+        lo = self._side_nc(self._ext_side)
+        hi = self._side_nc(1 - self._ext_side)
+        return lo * 100 >= hi * 95 or hi == 0
+
+    def _balance_extension(self, now):
+        """If one side got less than 95 % of the other, run that side's last position again
+        until they match within 5 %. Returns True when an extension started."""
+        if self._extending:
+            return False
+        left, right = self._side_nc(0), self._side_nc(1)
+        if left == 0 and right == 0:
+            return False
+        low = 0 if left < right else 1
+        lo, hi = (left, right) if low == 0 else (right, left)
+        if lo * 100 >= hi * 95:
+            return False
+        steps = self.program["steps"]
+        last = -1
+        for i in range(len(steps)):
+            if steps[i]["side"] == _SIDES[low]:
+                last = i
+        if last < 0:
+            return False
+        self._extending = True
+        self._ext_side = low
+        self.step_index = last
+        self._begin_step(steps[last], now)
+        self._step_ms = limits.PROGRAM_MAX_MS  # ends on balance (or the 30 min cap)
+        return True
+
+    def _finish(self, now, completed):
+        self.hw.stage.off()
+        self.player.stop()
+        self._end_session(completed)
+        self.ui.cue("end" if completed else "fault")
+        self.program = None
+        self.step = None
+        self.area = None
+        self.side = None
+        self._set_state(COMPLETE)
+
+    def _end_session(self, completed):
+        rec = {
+            "program": self.program_id,
+            "t_ms": self._session_t0,
+            "rtc": _storage.rtc_seconds(),
+            "on_skin_s": self.on_skin_ms // 1000,
+            "charge_uc": {
+                "left": self.charge_uc[0],
+                "right": self.charge_uc[1],
+                "centre": self.charge_uc[2],
+            },
+            "max_ua": self.max_ua,
+            "level": self.level,
+            "steps": self.steps_completed,
+            "faults": self.session_faults,
+            "completed": completed,
+        }
+        self.last_record = rec
+        try:
+            self.log.append(rec)
+        except Exception as e:  # noqa: BLE001 - a full or broken flash must not stop the device
+            self.error = "log: %s" % e
+        self.settings.bump_sessions()
+        self._update_course()
+
+    def _update_course(self):
+        try:
+            st = _course.status(self.log.records(), _storage.rtc_seconds())
+            self.course_note = st.get("line")
+            self._course_warn = bool(st.get("too_soon"))
+        except Exception as e:  # noqa: BLE001 - the course is advice; never block a session
+            self.course_note = None
+            self._course_warn = False
+            self.error = "course: %s" % e
+
+    # -- faults ---------------------------------------------------------------------------
+    def _enter_fault(self, code):
+        self.hw.stage.off()
+        self.player.stop()
+        self.fault = code
+        if self.program is not None:
+            self.session_faults.append(code)
+            self._end_session(False)
+            self.program = None
+            self.step = None
+        else:
+            try:
+                self.log.error("fault %s" % code)
+            except Exception:  # noqa: BLE001
+                pass
+        self.ui.cue("fault")
+        self._set_state(FAULT)
+
+    def _try_clear(self, now):
+        if self.supervisor.clear(now):
+            self.fault = None
+            self.ui.cue("click")
+            self._set_state(IDLE)
+        else:
+            self.ui.cue("fault")
+
+    # -- find my level ----------------------------------------------------------------------
+    def _start_findlevel(self, now):
+        probe = self.settings.get("probe") or "disk"
+        cap = self.supervisor.configure("cheek", probe, limits.CEILING_UA)
+        self._find_probe = probe
+        self._find_cap = cap
+        _plan.build(self.plan, _plan.BIPHASIC, FIND_FREQ_MHZ, cap, cap)
+        self.player.start(self.plan)
+        self.program_id_saved = self.program_id
+        self.program_id = FINDLEVEL
+        self.area = "cheek"
+        self.side = "centre"
+        self._side_i = 2
+        self._reset_session()
+        self._find_ms = 0
+        self.findlevel_result = None
+        self.ui.cue("start")
+        self._set_state(RUNNING)
+
+    def _findlevel(self, now, pressed):
+        sup = self.supervisor
+        # Current rises slowly with time on skin; the client presses at the first tingle.
+        req = FIND_RISE_UA_PER_S * self._find_ms // 1000
+        allowed = sup.tick(now, req if req < self._find_cap else self._find_cap)
+        if sup.latched:
+            return
+        self.player.set_amplitude(allowed)
+        if sup.contact:
+            self._find_ms += self._dt
+            self.on_skin_ms += self._dt
+            self._account(allowed)
+            if self.state == PAUSED:
+                self._set_state(RUNNING)
+        elif self.state == RUNNING and self._find_ms:
+            self.ui.cue("pause")
+            self._set_state(PAUSED)
+        if pressed:
+            felt = sup.measured_ua if sup.contact else 0
+            if felt <= 0:
+                felt = self.player.level_ua
+            self._end_findlevel(felt * 80 // 100 if felt > 0 else 0, True)
+        elif req >= self._find_cap:
+            self._end_findlevel(self._find_cap, False)
+
+    def _end_findlevel(self, ceiling, pressed):
+        self.hw.stage.off()
+        self.player.stop()
+        self.findlevel_result = ceiling
+        if ceiling > 0:
+            c = self.settings.get("client_ceiling_ua")
+            if not isinstance(c, dict):
+                c = {}
+            c[self._find_probe] = ceiling
+            self.settings.set("client_ceiling_ua", c)
+            self.settings.save()
+            self.ui.cue("tingle")
+        else:
+            # Pressed before any current flowed: nothing learned, nothing stored.
+            self.ui.cue("limit")
+        self.program_id = self.program_id_saved
+        self.area = None
+        self.side = None
+        self._set_state(IDLE)
+
+
+def main():
+    """Device entry point (main.py): build the board, run the app; if anything escapes the
+    app's own handling, the output goes off and the loop restarts."""
+    import machine
+
+    from firmware import boards
+
+    micropython_setup()
+    settings = _storage.Settings("/")
+    board = boards.load(settings.get("board"))
+    hw = board.build(machine)
+    app = App(hw, "/")
+    while True:
+        try:
+            app.run()
+        except Exception as e:  # noqa: BLE001
+            app.crash(e)
+
+
+def micropython_setup():
+    import micropython
+
+    micropython.alloc_emergency_exception_buf(100)

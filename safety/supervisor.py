@@ -1,0 +1,454 @@
+# The safety supervisor (DESIGN 4, issue 4): called once per control tick, it samples the sense
+# channels, decides contact, checks the measured current against what the output stage was
+# driving at that instant, latches faults, and returns the most the app may ask of the player.
+#
+# tick() allocates nothing on MicroPython: integers below 2**30, no containers, no strings
+# built, interned fault-code constants only. Time comes from drivers.clock.
+#
+# What latches (faults.py) and when (thresholds from DESIGN 4.6):
+#   OVERCURRENT     measured > commanded + 20 % + 20 uA on 2 consecutive samples (1 during a
+#                   contact probe), or measured > ceiling once
+#   SENSE_STUCK     current ADC pegged at full scale (the stage cannot drive that much), current
+#                   read with OUT_EN off (2 samples), or the ADC raw value unchanged across three
+#                   DAC changes of >= 50 uA while in contact
+#   SENSE_MISMATCH  a level is driven, the electrode voltage is below the rail, yet less than
+#                   50 % of it reads, for 500 ms (at the rail it is poor contact, not a fault)
+#   SHORT           load impedance < 500 Ohm on 2 consecutive samples
+#   DAC             OSError from the DAC (driver flag, the stage's dac_error, or raised here)
+#   BATTERY         battery under cut-off on 3 reads 100 ms apart
+#   SOFTWARE        the stage commanded above the step's hard cap (engine clamp failed), or
+#                   trip(SOFTWARE) from the app's exception handler
+#   WATCHDOG        machine.reset_cause() == WDT_RESET at construction
+from micropython import const
+
+from drivers import clock
+from safety import contact as _c
+from safety import faults, limits
+
+OC_PCT = const(20)  # over-current: > commanded + 20 % + 20 uA ...
+OC_ABS_UA = const(20)
+OC_COUNT = const(2)  # ... on 2 consecutive samples
+MISMATCH_MS = const(500)
+SHORT_OHM = const(500)
+SHORT_COUNT = const(2)
+OFF_TOL_UA = const(10)  # current that may read with OUT_EN off (offset, noise)
+OFF_COUNT = const(2)
+RAW_PEGGED = const(65000)  # ADC counts: the stage cannot drive a current that reads this high
+STUCK_DELTA_UA = const(50)
+STUCK_COUNT = const(3)
+BAT_PERIOD_MS = const(100)
+BAT_COUNT = const(3)
+SLEW_NA_PER_MS = const(100)  # 100 uA/s = 100 nA/ms
+MAX_DT_MS = const(10)  # a late tick ramps as if 10 ms passed, never more
+STALE_MS = const(2500)  # playing with no informative sample for this long: ramp from zero
+CAP_GRACE_MS = const(4000)  # a lowered step cap is enforced on the command after this
+                            # (the player takes a new amplitude at its next segment <= 3.4 s)
+WDT_MS = const(500)
+
+
+class Supervisor:
+    def __init__(self, hw, player, clk=None, use_wdt=True, wdt_ms=None):
+        self.hw = hw
+        self.stage = hw.stage
+        self.sense = hw.sense
+        self.battery = getattr(hw, "battery", None)
+        self.dac = hw.stage.dac
+        self.player = player
+        self.clock = clk if clk is not None else clock
+        ceiling = getattr(hw, "ceiling_ua", limits.CEILING_UA)
+        self.ceiling_ua = ceiling if ceiling < limits.CEILING_UA else limits.CEILING_UA
+        self.rail_mv = hw.rail_mv
+        self.bat_cutoff_mv = getattr(hw, "bat_cutoff_mv", 0)
+        self.probe_areas = getattr(hw, "probe_area_mm2", None)
+        self._use_wdt = use_wdt and hasattr(hw, "make_wdt")
+        self._wdt_ms = wdt_ms if wdt_ms is not None else getattr(hw, "wdt_timeout_ms", WDT_MS)
+        self.wdt = None
+        self.det = _c.Contact(self.rail_mv)
+        self.probe_timer = _c.ProbeTimer()
+        self.fault = None
+        self.latched = False
+        self.trips = 0  # counts every latch, so the app sees a new fault even with the same code
+        self.fault_ms = 0
+        self.contact = False
+        self.impedance_ohm = None
+        self.poor_contact = False
+        self.allowed_ua = 0
+        self.probes = 0  # contact-probe pulses driven
+        self.mode = limits.MODE_HOME
+        # Until set_step() says otherwise: the home cap, no area or probe known.
+        self.cap_ua = limits.mode_cap_ua(limits.MODE_HOME)  # hard cap: ceiling/mode/area/probe
+        self.client_ceiling_ua = self.ceiling_ua
+        self._cmd_cap = self.cap_ua  # what the commanded check enforces now
+        self._cmd_cap_next = self.cap_ua
+        self._cap_grace = False
+        self._cap_grace_t0 = 0
+        self._cap_grace_started = False
+        self._probe_pol = 1
+        self._reset_checks(0)
+        self._allowed_na = 0
+        self._last_ms = 0
+        self._have_last = False
+        self._bat_t0 = 0
+        self._bat_have = False
+        m = getattr(hw, "machine", None)
+        if m is not None:
+            try:
+                if m.reset_cause() == m.WDT_RESET:
+                    self._latch(faults.WATCHDOG, 0)
+            except AttributeError:
+                pass
+
+    # --- configuration (step start, not in the tick) ------------------------------------------
+
+    def set_step(self, mode, area, probe, client_ceiling_ua=None):
+        """At every step start: the step's hard cap (ceiling, mode, area, probe density) and the
+        client's ceiling. Raises ValueError for an unknown mode or probe type. Restarts the
+        soft-start ramp. Returns the cap including the client ceiling."""
+        cap = limits.cap_ua(mode, area, probe, None, self.probe_areas)
+        if cap > self.ceiling_ua:
+            cap = self.ceiling_ua
+        old = self._cmd_cap
+        self.mode = mode
+        self.cap_ua = cap
+        if cap >= old:
+            self._cmd_cap = cap
+            self._cap_grace = False
+        else:
+            # The player may still play the old step's amplitude until its next segment.
+            self._cmd_cap_next = cap
+            self._cap_grace = True
+            self._cap_grace_started = False
+        if client_ceiling_ua is not None:
+            self.set_client_ceiling(client_ceiling_ua)
+        self.restart_ramp()
+        return self.cap_ua if self.client_ceiling_ua > self.cap_ua else self.client_ceiling_ua
+
+    def set_client_ceiling(self, ua):
+        """The client's set level (PLUS/MINUS): lowers take effect at the next tick."""
+        if not isinstance(ua, int):
+            raise ValueError("client ceiling: not an integer uA")
+        self.client_ceiling_ua = ua if ua > 0 else 0
+
+    def restart_ramp(self):
+        """Soft start from zero (the app calls it at each step and stroke start)."""
+        self._allowed_na = 0
+        self.allowed_ua = 0
+
+    # --- the control tick ---------------------------------------------------------------------
+
+    def tick(self, now_ms, request_ua):
+        """One control tick. Returns the amplitude (uA) the player may use now: 0 without
+        contact or with a latched fault."""
+        if self.latched:
+            if self._hold_safe():
+                self._feed()
+            return 0
+        stage = self.stage
+        if stage.dac_error or self.dac.error:
+            self._latch(faults.DAC, now_ms)
+            return 0
+        if self.battery is not None and self.bat_cutoff_mv > 0:
+            if self._check_battery(now_ms):
+                return 0
+        player = self.player
+        probing = False
+        if not player.playing and not stage.enabled:
+            if self.probe_timer.due(now_ms):
+                try:
+                    level = self._probe(now_ms)
+                except OSError:
+                    self._latch(faults.DAC, now_ms)
+                    return 0
+                probing = True
+            else:
+                level = -1  # no sample this tick
+        else:
+            self.sense.read()
+            level = stage.level_ua
+        if level >= 0:
+            if self._check_sample(now_ms, level, stage.enabled or probing, probing):
+                return 0
+        if not self.contact:
+            self.poor_contact = False
+            if player.playing or stage.enabled:
+                player.stop()
+                stage.off()
+            self._allowed_na = 0
+            self.allowed_ua = 0
+            self._feed()
+            return 0
+        # allowed = min(request, hard cap, client ceiling), then the soft-start slew
+        target = request_ua
+        if target > self.cap_ua:
+            target = self.cap_ua
+        if target > self.client_ceiling_ua:
+            target = self.client_ceiling_ua
+        if target < 0:
+            target = 0
+        if player.playing and self._allowed_na > 0:
+            if self.clock.ticks_diff(now_ms, self._info_ms) >= STALE_MS:
+                # Nothing measured for a long time while playing: contact may have been lost
+                # and re-made unseen. Ramp from zero again.
+                self._allowed_na = 0
+                self._info_ms = now_ms
+        na = self._allowed_na
+        if self._have_last:
+            dt = self.clock.ticks_diff(now_ms, self._last_ms)
+            if dt > MAX_DT_MS:
+                dt = MAX_DT_MS
+            elif dt < 0:
+                dt = 0
+            na += dt * SLEW_NA_PER_MS
+        tna = target * 1000
+        if na > tna:
+            na = tna
+        self._allowed_na = na
+        self._last_ms = now_ms
+        self._have_last = True
+        self.allowed_ua = na // 1000
+        self._feed()
+        return self.allowed_ua
+
+    def _probe(self, now_ms):
+        """One contact-probe pulse: PROBE_UA for PROBE_SETTLE_US, a sense read, off. Polarity
+        alternates so probes carry no net charge. Returns the level driven."""
+        stage = self.stage
+        self._probe_pol = -self._probe_pol
+        stage.set_ua(_c.PROBE_UA)
+        stage.set_polarity(self._probe_pol)
+        stage.enable()
+        try:
+            self.clock.sleep_us(_c.PROBE_SETTLE_US)
+            self.sense.read()
+            level = stage.level_ua
+        finally:
+            stage.off()
+        self.probe_timer.fired(now_ms)
+        self.probes += 1
+        if stage.dac_error:
+            raise OSError(5)
+        return level
+
+    def _check_sample(self, now_ms, level, driven, probing):
+        """All checks on one sense sample. Returns True when a fault latched."""
+        sense = self.sense
+        ua = sense.ua
+        if sense.raw_i >= RAW_PEGGED:
+            return self._latch(faults.SENSE_STUCK, now_ms)
+        if not driven:
+            if ua > OFF_TOL_UA:
+                self._off_n += 1
+                if self._off_n >= OFF_COUNT:
+                    return self._latch(faults.SENSE_STUCK, now_ms)
+            else:
+                self._off_n = 0
+            self._stuck_have = False
+            return False
+        self._off_n = 0
+        if ua > self.ceiling_ua:
+            return self._latch(faults.OVERCURRENT, now_ms)
+        if ua > level + level * OC_PCT // 100 + OC_ABS_UA:
+            self._oc_n += 1
+            if probing or self._oc_n >= OC_COUNT:
+                return self._latch(faults.OVERCURRENT, now_ms)
+        else:
+            self._oc_n = 0
+        if not probing:
+            if self._cap_grace:
+                if not self._cap_grace_started:
+                    self._cap_grace_started = True
+                    self._cap_grace_t0 = now_ms
+                elif self.clock.ticks_diff(now_ms, self._cap_grace_t0) >= CAP_GRACE_MS:
+                    self._cmd_cap = self._cmd_cap_next
+                    self._cap_grace = False
+            if level > self._cmd_cap:
+                return self._latch(faults.SOFTWARE, now_ms)
+        det = self.det
+        mv = sense.mv
+        was = det.contact
+        det.update(now_ms, level, ua, mv)
+        kind = det.kind
+        self.contact = det.contact
+        self.impedance_ohm = det.impedance_ohm
+        if kind == _c.NO_INFO:
+            return False
+        self._info_ms = now_ms
+        if kind == _c.MEASURED:
+            z = det.impedance_ohm
+            if z < SHORT_OHM:
+                self._short_n += 1
+                if self._short_n >= SHORT_COUNT:
+                    return self._latch(faults.SHORT, now_ms)
+            else:
+                self._short_n = 0
+        # sense mismatch: below the rail, yet less than half the level reads
+        if (was or det.contact or probing) and (
+            kind == _c.SUSPECT or (kind == _c.MEASURED and not det.at_rail and ua * 2 < level)
+        ):
+            if not self._mm_active:
+                self._mm_active = True
+                self._mm_t0 = now_ms
+            elif self.clock.ticks_diff(now_ms, self._mm_t0) >= MISMATCH_MS:
+                return self._latch(faults.SENSE_MISMATCH, now_ms)
+        else:
+            self._mm_active = False
+        self.poor_contact = det.contact and det.at_rail
+        # stuck sense: the ADC does not move while the DAC level moves by >= 50 uA in contact
+        raw = sense.raw_i
+        if det.contact and not det.at_rail and not probing:
+            if self._stuck_have:
+                d = level - self._stuck_level
+                if d < 0:
+                    d = -d
+                if d >= STUCK_DELTA_UA:
+                    if raw == self._stuck_raw:
+                        self._stuck_n += 1
+                        if self._stuck_n >= STUCK_COUNT:
+                            return self._latch(faults.SENSE_STUCK, now_ms)
+                    else:
+                        self._stuck_n = 0
+            self._stuck_have = True
+            self._stuck_level = level
+            self._stuck_raw = raw
+        else:
+            self._stuck_have = False
+        return False
+
+    def _check_battery(self, now_ms):
+        if self._bat_have and self.clock.ticks_diff(now_ms, self._bat_t0) < BAT_PERIOD_MS:
+            return False
+        self._bat_t0 = now_ms
+        self._bat_have = True
+        if self.battery.read_mv() < self.bat_cutoff_mv:
+            self._bat_n += 1
+            if self._bat_n >= BAT_COUNT:
+                return self._latch(faults.BATTERY, now_ms)
+        else:
+            self._bat_n = 0
+        return False
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def trip(self, code, now_ms=None):
+        """Latch a fault from outside (app exception handler, self-test, program loader)."""
+        if now_ms is None:
+            now_ms = self.clock.ticks_ms()
+        self._latch(code, now_ms)
+
+    def _latch(self, code, now_ms):
+        # Output off first: OUT_EN low, DAC zero, bridge open; then stop the player (its edge
+        # would otherwise drive the stage again); then off once more in case an edge ran between.
+        stage = self.stage
+        stage.off()
+        try:
+            self.player.stop()
+        except Exception:  # noqa: BLE001 - the output is already off; nothing may stop the latch
+            pass
+        stage.off()
+        if not self.latched:
+            self.fault = code
+            self.fault_ms = now_ms
+            self.latched = True
+            self.trips += 1
+        self._allowed_na = 0
+        self.allowed_ua = 0
+        self.contact = False
+        self.poor_contact = False
+        self.det.reset()
+        self.impedance_ohm = None
+        return True
+
+    def _hold_safe(self):
+        """While latched: the output stays truly off. True when verified off."""
+        stage = self.stage
+        if self.player.playing:
+            try:
+                self.player.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        if stage.enabled or stage.out_en.is_on():
+            stage.off()
+        return not stage.out_en.is_on()
+
+    def clear(self, now_ms=None):
+        """Long press: unlatch only when the cause is gone. Checks, with the output off: the DAC
+        answers, the current sense reads no current and is not pegged, the battery is above
+        cut-off; then one contact-probe pulse (20 uA) must show no over-current, no short and a
+        sense that explains the voltage. SELFTEST and PROGRAM clear only by a power cycle.
+        Returns True when cleared."""
+        if not self.latched:
+            return True
+        if now_ms is None:
+            now_ms = self.clock.ticks_ms()
+        code = self.fault
+        if code == faults.SELFTEST or code == faults.PROGRAM:
+            return False
+        if not self.cause_gone(now_ms):
+            return False
+        self.latched = False
+        self.fault = None
+        self._reset_checks(now_ms)
+        self._allowed_na = 0
+        self.allowed_ua = 0
+        self.contact = False
+        self.det.reset()
+        self.probe_timer.reset()
+        return True
+
+    def cause_gone(self, now_ms):
+        stage = self.stage
+        sense = self.sense
+        stage.dac_error = False
+        self.dac.error = False
+        stage.off()
+        if stage.dac_error:
+            return False
+        sense.read()
+        if sense.raw_i >= RAW_PEGGED or sense.ua > OFF_TOL_UA:
+            return False
+        if self.battery is not None and self.bat_cutoff_mv > 0:
+            if self.battery.read_mv() < self.bat_cutoff_mv:
+                return False
+        try:
+            level = self._probe(now_ms)
+        except OSError:
+            stage.dac_error = True
+            return False
+        ua = sense.ua
+        if sense.raw_i >= RAW_PEGGED or ua > level + level * OC_PCT // 100 + OC_ABS_UA:
+            return False
+        det = _c.Contact(self.rail_mv)
+        kind = det.classify(level, ua, sense.mv)
+        if kind == _c.SUSPECT:
+            return False
+        if kind == _c.MEASURED:
+            if sense.mv * 1000 // ua < SHORT_OHM:
+                return False
+            if not _c.at_rail(sense.mv, self.rail_mv) and ua * 2 < level:
+                return False
+        return True
+
+    def _reset_checks(self, now_ms):
+        self._oc_n = 0
+        self._off_n = 0
+        self._short_n = 0
+        self._bat_n = 0
+        self._mm_active = False
+        self._mm_t0 = 0
+        self._stuck_have = False
+        self._stuck_level = 0
+        self._stuck_raw = 0
+        self._stuck_n = 0
+        self._info_ms = now_ms
+
+    # --- watchdog -----------------------------------------------------------------------------
+
+    def _feed(self):
+        if not self._use_wdt:
+            return
+        wdt = self.wdt
+        if wdt is None:
+            # Made at the first passing tick (once), so boot and self-test never race it.
+            wdt = self.hw.make_wdt(self._wdt_ms)
+            self.wdt = wdt
+        wdt.feed()

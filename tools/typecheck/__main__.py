@@ -1,0 +1,5 @@
+import sys
+
+from tools.typecheck.run import main
+
+sys.exit(main())
