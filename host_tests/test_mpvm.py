@@ -13,6 +13,8 @@ The ``.mpy`` tree is built once per session into a temporary folder (not ``build
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -54,6 +56,18 @@ def _run(script: Path, mode: str, mpy_dir: Path, **kw: object) -> tuple[int, str
     return runner.run_script(script, timeout=VM_TIMEOUT, **kw)
 
 
+def _record_checks(key: str, n_pass: int, n_fail: int) -> None:
+    """For the `make test` summary: MPVM_CHECKS_FILE collects the scripts' own check counts."""
+    path = os.environ.get("MPVM_CHECKS_FILE")
+    if not path:
+        return
+    p = Path(path)
+    data = json.loads(p.read_text()) if p.is_file() else {}
+    data[key] = [n_pass, n_fail]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(data, indent=1))
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("script", MP_TESTS, ids=[p.stem for p in MP_TESTS])
 def test_mp_script(script: Path, mode: str, mpy_dir: Path) -> None:
@@ -62,6 +76,7 @@ def test_mp_script(script: Path, mode: str, mpy_dir: Path) -> None:
     found = SUMMARY.findall(out)
     assert found, f"{script.name} ({mode}) printed no 'N passed, N failed' line\n{report}"
     n_pass, n_fail = (int(x) for x in found[-1])
+    _record_checks(f"{script.stem}[{mode}]", n_pass, n_fail)
     assert rc == 0 and n_fail == 0, f"{script.name} ({mode}): exit {rc}, {n_fail} failed\n{report}"
     assert n_pass > 0, f"{script.name} ({mode}) checked nothing\n{report}"
 

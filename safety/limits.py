@@ -100,7 +100,9 @@ def check_step_ua(ua, mode, area, probe, areas=None):
         raise ValueError("intensity: not an integer uA: %r" % (ua,))
     cap = cap_ua(mode, area, probe, None, areas)
     if ua > cap:
-        raise ValueError("intensity: %d uA above the %d uA cap for %s/%s/%s" % (ua, cap, mode, area, probe))
+        raise ValueError(
+            "intensity: %d uA above the %d uA cap for %s/%s/%s" % (ua, cap, mode, area, probe)
+        )
     if ua < 0:
         raise ValueError("intensity: negative")
     return cap

@@ -122,6 +122,7 @@ def _hardware(hw, lines):
         level = stage.level_ua
     finally:
         stage.off()
+    short = False
     if ri >= RAW_PEGGED or ua > level + level // 5 + 20:
         ok = False
         why = "%d uA for %d uA asked" % (ua, level)
@@ -130,11 +131,12 @@ def _hardware(hw, lines):
         why = "no load: %d mV (rail %d mV)" % (mv, rail)
     else:
         z = mv * 1000 // ua
-        ok = z >= SHORT_OHM and (ua * 2 >= level or _c.at_rail(mv, rail))
+        short = z < SHORT_OHM
+        ok = not short and (ua * 2 >= level or _c.at_rail(mv, rail))
         why = "load %d Ohm: %d uA, %d mV" % (z, ua, mv)
     lines.append(_line("probe", ok, why))
     if not ok and code is None:
-        code = faults.SELFTEST
+        code = faults.SHORT if short else faults.SELFTEST
     return code
 
 

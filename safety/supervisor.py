@@ -41,9 +41,12 @@ BAT_COUNT = const(3)
 SLEW_NA_PER_MS = const(100)  # 100 uA/s = 100 nA/ms
 MAX_DT_MS = const(10)  # a late tick ramps as if 10 ms passed, never more
 STALE_MS = const(2500)  # playing with no informative sample for this long: ramp from zero
-CAP_GRACE_MS = const(4000)  # a lowered step cap is enforced on the command after this
-                            # (the player takes a new amplitude at its next segment <= 3.4 s)
+# A lowered step cap is enforced on the command after this: the player may play the old
+# amplitude until its next segment (<= 3.4 s at 0.3 Hz).
+CAP_GRACE_MS = const(4000)
 WDT_MS = const(500)
+CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
+BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
 
 
 class Supervisor:
@@ -67,23 +70,35 @@ class Supervisor:
         self.probe_timer = _c.ProbeTimer()
         self.fault = None
         self.latched = False
+        self.clearing = False
         self.trips = 0  # counts every latch, so the app sees a new fault even with the same code
         self.fault_ms = 0
         self.contact = False
         self.impedance_ohm = None
         self.poor_contact = False
         self.allowed_ua = 0
+        self.measured_ua = 0  # last sensed current magnitude (uA)
         self.probes = 0  # contact-probe pulses driven
+        self.boot_fault = None  # WATCHDOG when the last reset was the watchdog's
         self.mode = limits.MODE_HOME
-        # Until set_step() says otherwise: the home cap, no area or probe known.
-        self.cap_ua = limits.mode_cap_ua(limits.MODE_HOME)  # hard cap: ceiling/mode/area/probe
+        # Until configure()/set_step() say otherwise: the home cap, no area or probe known.
+        self.step_cap_ua = limits.mode_cap_ua(limits.MODE_HOME)  # ceiling/mode/area/probe
         self.client_ceiling_ua = self.ceiling_ua
-        self._cmd_cap = self.cap_ua  # what the commanded check enforces now
-        self._cmd_cap_next = self.cap_ua
+        self.cap_ua = self.step_cap_ua  # step cap and client ceiling: what tick() clamps to
+        self._cmd_cap = self.step_cap_ua  # what the commanded check enforces now
+        self._cmd_cap_next = self.step_cap_ua
+        self._resume_plan = None  # the plan stopped on contact loss, restarted on re-contact
         self._cap_grace = False
         self._cap_grace_t0 = 0
         self._cap_grace_started = False
         self._probe_pol = 1
+        # I2C DAC: read one byte back every BUS_CHECK_MS. A read never changes the output, so it
+        # cannot race the player's writes for the level (soft timer callbacks run between
+        # bytecodes, never inside a bus transfer; boards with hard timer IRQs use no I2C DAC).
+        dac = self.dac
+        self._bus_check = hasattr(dac, "i2c") and hasattr(dac, "addr")
+        self._bus_buf = bytearray(1)
+        self._bus_t0 = 0
         self._reset_checks(0)
         self._allowed_na = 0
         self._last_ms = 0
@@ -94,22 +109,38 @@ class Supervisor:
         if m is not None:
             try:
                 if m.reset_cause() == m.WDT_RESET:
+                    self.boot_fault = faults.WATCHDOG
                     self._latch(faults.WATCHDOG, 0)
             except AttributeError:
                 pass
 
     # --- configuration (step start, not in the tick) ------------------------------------------
 
+    def set_mode(self, mode):
+        """home (500 uA) or pro/professional (1000 uA). Anything else (a missing or corrupt
+        setting) is home: the lower cap. Returns the mode in force. Takes effect at the next
+        configure()."""
+        if mode != limits.MODE_PRO and mode != "professional":
+            mode = limits.MODE_HOME
+        self.mode = mode
+        return mode
+
+    def configure(self, area, probe, client_ceiling_ua=None):
+        """At every step start, in the mode set by set_mode(). See set_step()."""
+        return self.set_step(self.mode, area, probe, client_ceiling_ua)
+
     def set_step(self, mode, area, probe, client_ceiling_ua=None):
         """At every step start: the step's hard cap (ceiling, mode, area, probe density) and the
-        client's ceiling. Raises ValueError for an unknown mode or probe type. Restarts the
-        soft-start ramp. Returns the cap including the client ceiling."""
+        client's ceiling. Raises ValueError("probe: unknown type ...") for a probe the board
+        does not know, ValueError("mode: ...") for an unknown mode. Restarts the soft-start
+        ramp. Returns cap_ua: the step cap with the client ceiling (what the engine's plan
+        should be built under)."""
         cap = limits.cap_ua(mode, area, probe, None, self.probe_areas)
         if cap > self.ceiling_ua:
             cap = self.ceiling_ua
         old = self._cmd_cap
         self.mode = mode
-        self.cap_ua = cap
+        self.step_cap_ua = cap
         if cap >= old:
             self._cmd_cap = cap
             self._cap_grace = False
@@ -120,14 +151,22 @@ class Supervisor:
             self._cap_grace_started = False
         if client_ceiling_ua is not None:
             self.set_client_ceiling(client_ceiling_ua)
+        else:
+            self._update_cap()
+        self._resume_plan = None
         self.restart_ramp()
-        return self.cap_ua if self.client_ceiling_ua > self.cap_ua else self.client_ceiling_ua
+        return self.cap_ua
 
     def set_client_ceiling(self, ua):
-        """The client's set level (PLUS/MINUS): lowers take effect at the next tick."""
+        """The client's own ceiling (find-my-level): lowers take effect at the next tick."""
         if not isinstance(ua, int):
             raise ValueError("client ceiling: not an integer uA")
         self.client_ceiling_ua = ua if ua > 0 else 0
+        self._update_cap()
+
+    def _update_cap(self):
+        c = self.client_ceiling_ua
+        self.cap_ua = c if c < self.step_cap_ua else self.step_cap_ua
 
     def restart_ramp(self):
         """Soft start from zero (the app calls it at each step and stroke start)."""
@@ -138,7 +177,22 @@ class Supervisor:
 
     def tick(self, now_ms, request_ua):
         """One control tick. Returns the amplitude (uA) the player may use now: 0 without
-        contact or with a latched fault."""
+        contact or with a latched fault.
+
+        Samples the sense while the output stage drives (the player's waveform); while it does
+        not and the app asks for output (request_ua > 0), drives a contact-probe pulse every
+        PROBE_PERIOD_MS instead. Contact lost: the player is stopped and the output switched off
+        in this tick; the plan it was playing is restarted (from zero, soft start) when contact
+        is back and the app still asks for output."""
+        dt = 0
+        if self._have_last:
+            dt = self.clock.ticks_diff(now_ms, self._last_ms)
+            if dt > MAX_DT_MS:
+                dt = MAX_DT_MS
+            elif dt < 0:
+                dt = 0
+        self._last_ms = now_ms
+        self._have_last = True
         if self.latched:
             if self._hold_safe():
                 self._feed()
@@ -147,12 +201,25 @@ class Supervisor:
         if stage.dac_error or self.dac.error:
             self._latch(faults.DAC, now_ms)
             return 0
+        if self._bus_check and self.clock.ticks_diff(now_ms, self._bus_t0) >= BUS_CHECK_MS:
+            # An I2C DAC that stopped answering is found even while its code does not change.
+            self._bus_t0 = now_ms
+            try:
+                self.dac.i2c.readfrom_into(self.dac.addr, self._bus_buf)
+            except OSError:
+                self._latch(faults.DAC, now_ms)
+                return 0
         if self.battery is not None and self.bat_cutoff_mv > 0:
             if self._check_battery(now_ms):
                 return 0
         player = self.player
+        playing = player.playing
         probing = False
-        if not player.playing and not stage.enabled:
+        level = -1  # no sample this tick
+        if playing or stage.enabled:
+            self.sense.read()
+            level = stage.level_ua
+        elif request_ua > 0:
             if self.probe_timer.due(now_ms):
                 try:
                     level = self._probe(now_ms)
@@ -160,52 +227,57 @@ class Supervisor:
                     self._latch(faults.DAC, now_ms)
                     return 0
                 probing = True
-            else:
-                level = -1  # no sample this tick
-        else:
-            self.sense.read()
-            level = stage.level_ua
+        elif self.contact and self.clock.ticks_diff(now_ms, self._info_ms) >= CONTACT_STALE_MS:
+            # Nothing drives and nothing probes: the contact decision is no longer known.
+            self.det.reset()
+            self.contact = False
+            self.impedance_ohm = None
         if level >= 0:
+            self.measured_ua = self.sense.ua
             if self._check_sample(now_ms, level, stage.enabled or probing, probing):
                 return 0
+        if request_ua <= 0:
+            self._resume_plan = None  # the app no longer asks: do not restart on its behalf
         if not self.contact:
             self.poor_contact = False
-            if player.playing or stage.enabled:
+            if playing or stage.enabled:
+                if playing and request_ua > 0:
+                    self._resume_plan = player.plan
                 player.stop()
                 stage.off()
             self._allowed_na = 0
             self.allowed_ua = 0
             self._feed()
             return 0
-        # allowed = min(request, hard cap, client ceiling), then the soft-start slew
+        # allowed = min(request, step cap, client ceiling), then the soft-start slew
         target = request_ua
         if target > self.cap_ua:
             target = self.cap_ua
-        if target > self.client_ceiling_ua:
-            target = self.client_ceiling_ua
         if target < 0:
             target = 0
-        if player.playing and self._allowed_na > 0:
-            if self.clock.ticks_diff(now_ms, self._info_ms) >= STALE_MS:
-                # Nothing measured for a long time while playing: contact may have been lost
-                # and re-made unseen. Ramp from zero again.
-                self._allowed_na = 0
-                self._info_ms = now_ms
         na = self._allowed_na
-        if self._have_last:
-            dt = self.clock.ticks_diff(now_ms, self._last_ms)
-            if dt > MAX_DT_MS:
-                dt = MAX_DT_MS
-            elif dt < 0:
-                dt = 0
-            na += dt * SLEW_NA_PER_MS
+        if playing and na > 0 and self.clock.ticks_diff(now_ms, self._info_ms) >= STALE_MS:
+            # Nothing measured for a long time while playing: contact may have been lost and
+            # re-made unseen. Ramp from zero again.
+            na = 0
+            self._info_ms = now_ms
+        na += dt * SLEW_NA_PER_MS
         tna = target * 1000
         if na > tna:
             na = tna
         self._allowed_na = na
-        self._last_ms = now_ms
-        self._have_last = True
         self.allowed_ua = na // 1000
+        if not playing and self._resume_plan is not None:
+            # contact is back: play again from zero (soft start)
+            plan = self._resume_plan
+            self._resume_plan = None
+            self._allowed_na = 0
+            self.allowed_ua = 0
+            try:
+                player.start(plan, 0)
+            except (ValueError, OSError):
+                self._latch(faults.DAC if stage.dac_error else faults.SOFTWARE, now_ms)
+                return 0
         self._feed()
         return self.allowed_ua
 
@@ -245,14 +317,8 @@ class Supervisor:
             self._stuck_have = False
             return False
         self._off_n = 0
-        if ua > self.ceiling_ua:
-            return self._latch(faults.OVERCURRENT, now_ms)
-        if ua > level + level * OC_PCT // 100 + OC_ABS_UA:
-            self._oc_n += 1
-            if probing or self._oc_n >= OC_COUNT:
-                return self._latch(faults.OVERCURRENT, now_ms)
-        else:
-            self._oc_n = 0
+        if self._check_current(now_ms, level, ua, probing):
+            return True
         if not probing:
             if self._cap_grace:
                 if not self._cap_grace_started:
@@ -312,6 +378,19 @@ class Supervisor:
             self._stuck_raw = raw
         else:
             self._stuck_have = False
+        return False
+
+    def _check_current(self, now_ms, level, ua, probing):
+        """Layer 3 of the ceiling (DESIGN 4.3): the measured current against the ceiling and
+        against what the stage drove at the sample instant. True when a fault latched."""
+        if ua > self.ceiling_ua:
+            return self._latch(faults.OVERCURRENT, now_ms)
+        if ua > level + level * OC_PCT // 100 + OC_ABS_UA:
+            self._oc_n += 1
+            if probing or self._oc_n >= OC_COUNT:
+                return self._latch(faults.OVERCURRENT, now_ms)
+        else:
+            self._oc_n = 0
         return False
 
     def _check_battery(self, now_ms):
@@ -383,7 +462,12 @@ class Supervisor:
         code = self.fault
         if code == faults.SELFTEST or code == faults.PROGRAM:
             return False
-        if not self.cause_gone(now_ms):
+        self.clearing = True  # the one probe pulse below is the only output while latched
+        try:
+            gone = self.cause_gone(now_ms)
+        finally:
+            self.clearing = False
+        if not gone:
             return False
         self.latched = False
         self.fault = None

@@ -10,7 +10,9 @@ and ``.mpy`` only: data such as the session log stays) from the board's ``driver
 safety/ waveforms/``, copies the compiled tree, ``boot.py`` and ``main.py`` (a board runs those
 two only as source), sets ``"board"`` in the board's ``settings.json`` (other settings are
 kept), runs ``mip install`` for every dependency in ``package.json`` (mpremote fetches them on
-the host, so a board without network works), then soft-resets.
+the host, so a board without network works), then resets the board so that boot.py and
+main.py run (``--reset hard``, the default: a soft reset from mpremote's raw REPL does not run
+main.py; ``--reset soft`` or ``none`` if wanted).
 
 PORT: a serial device (``/dev/ttyACM0``, ``COM3``), an mpremote shortcut (``a0``, ``u0``) or
 ``auto`` (default: the first USB serial port). Without a board there, one line says which port
@@ -37,6 +39,17 @@ PROBE_TIMEOUT = 20
 LIST_HINT = "list ports with `make ports` (mpremote connect list)"
 
 # Device-side snippets (run with `mpremote exec`); plain MicroPython.
+# Connecting interrupts the running app (KeyboardInterrupt); whatever it left on the output
+# pins, re-running boot.py drives OUT_EN and the H-bridge low before anything else happens.
+PROBE_SNIPPET = """
+import sys
+try:
+    exec(open('boot.py').read(), {})
+except Exception as e:
+    print('boot.py:', repr(e))
+print('PLATFORM', sys.platform)
+"""
+
 CLEAN_SNIPPET = """
 import os
 def _rm(p):
@@ -132,7 +145,7 @@ def resolve_port(port: str | None) -> str:
 
 def probe(port: str) -> str:
     """sys.platform of the board at port; NoDevice if nothing answers."""
-    cmd = mpremote_cmd(port, "exec", "import sys; print('PLATFORM', sys.platform)")
+    cmd = mpremote_cmd(port, "exec", PROBE_SNIPPET)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -164,12 +177,14 @@ def run(cmd: list[str]) -> int:
     return subprocess.call(cmd)
 
 
-def deploy(port: str, board: str, build: bool) -> int:
+def deploy(port: str, board: str, build: bool, reset: str = "hard") -> int:
     platform = probe(port)
     expected = PLATFORM_BOARD.get(platform)
     if expected and expected != board:
-        print(f"deploy: warning: the board at {port} runs {platform} (board {expected}), "
-              f"deploying BOARD={board} as asked")  # fmt: skip
+        print(
+            f"deploy: warning: the board at {port} runs {platform} (board {expected}), "
+            f"deploying BOARD={board} as asked"
+        )
     mpy = ROOT / "build" / "mpy"
     if build:
         from tools import build_mpy
@@ -195,9 +210,13 @@ def deploy(port: str, board: str, build: bool) -> int:
     for spec in deps():
         rc = run(mpremote_cmd(port, "mip", "install", spec))
         if rc:
-            print(f"deploy: mip install {spec} failed (network?); the app runs without it",
-                  file=sys.stderr)  # fmt: skip
-    return run(mpremote_cmd(port, "soft-reset"))
+            print(
+                f"deploy: mip install {spec} failed (network?); the app runs without it",
+                file=sys.stderr,
+            )
+    if reset == "none":
+        return 0
+    return run(mpremote_cmd(port, "reset" if reset == "hard" else "soft-reset"))
 
 
 def selftest(port: str, board: str | None) -> int:
@@ -222,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--board", choices=BOARDS, required=True)
     d.add_argument("--port", default="auto")
     d.add_argument("--no-build", action="store_true", help="use build/mpy as it is")
+    d.add_argument("--reset", choices=("hard", "soft", "none"), default="hard")
     r = sub.add_parser("repl", help="open the board's REPL")
     r.add_argument("--port", default="auto")
     s = sub.add_parser("selftest", help="run the power-on self-test on the board")
@@ -234,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = resolve_port(a.port)
         if a.cmd == "deploy":
-            return deploy(port, a.board, not a.no_build)
+            return deploy(port, a.board, not a.no_build, a.reset)
         if a.cmd == "selftest":
             return selftest(port, a.board)
         probe(port)

@@ -48,13 +48,18 @@ def build(machine):
     this = sys.modules[__name__]
     Pin = machine.Pin
     i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
+    dac = _dac(machine, this, i2c)
+    # 11 dB attenuation: the ADC reads the whole 0-3.3 V range.
+    return _hw.assemble(machine, this, dac, i2c, {"atten": machine.ADC.ATTN_11DB})
+
+
+def _dac(machine, this, i2c):
+    from firmware.boards import hw as _hw
+
     if DAC_KIND == "mcp4725":
         from drivers.mcp4725 import MCP4725
 
-        dac = MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))
-    else:
-        from drivers.esp32dac import ESP32DAC
+        return MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))
+    from drivers.esp32dac import ESP32DAC
 
-        dac = ESP32DAC(machine.DAC(Pin(PINS["DAC"])), max_code=_hw.dac_ceiling(this, 255))
-    # 11 dB attenuation: the ADC reads the whole 0-3.3 V range.
-    return _hw.assemble(machine, this, dac, i2c, {"atten": machine.ADC.ATTN_11DB})
+    return ESP32DAC(machine.DAC(machine.Pin(PINS["DAC"])), max_code=_hw.dac_ceiling(this, 255))

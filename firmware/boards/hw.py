@@ -21,7 +21,14 @@ class Buttons:
 
 
 class Hardware:
-    pass
+    """What a board builds (docs/ARCHITECTURE.md); assemble() fills every attribute."""
+
+    def __init__(self, unset=None):
+        # Declared here so readers (and mypy) know the attribute set; `unset` is untyped.
+        self.name = self.i2c = self.dac = self.pol_pins = self.bridge = unset
+        self.out_en = self.boost = self.stage = self.sense = self.battery = unset
+        self.buttons = self.buzzer = self.led = self.display = self.player_kind = unset
+        self.probe_area_mm2 = self.make_wdt = self.machine = unset
 
 
 def dac_ceiling(board, full_scale):

@@ -48,13 +48,17 @@ def build(machine):
     this = sys.modules[__name__]
     Pin = machine.Pin
     i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
+    return _hw.assemble(machine, this, _dac(machine, this, i2c), i2c)
+
+
+def _dac(machine, this, i2c):
+    from firmware.boards import hw as _hw
+
     if DAC_KIND == "pwm":
         from drivers.pwmdac import PWMDAC
 
-        pwm = machine.PWM(Pin(PINS["DAC_PWM"]), freq=100000, duty_u16=0)
-        dac = PWMDAC(pwm, max_code=_hw.dac_ceiling(this, 65535))
-    else:
-        from drivers.mcp4725 import MCP4725
+        pwm = machine.PWM(machine.Pin(PINS["DAC_PWM"]), freq=100000, duty_u16=0)
+        return PWMDAC(pwm, max_code=_hw.dac_ceiling(this, 65535))
+    from drivers.mcp4725 import MCP4725
 
-        dac = MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))
-    return _hw.assemble(machine, this, dac, i2c)
+    return MCP4725(i2c, MCP4725_ADDR, max_code=_hw.dac_ceiling(this, 4095))

@@ -20,6 +20,10 @@
 // exists and defines install_mp (puts vhw.machine in sys.modules['machine']), unless
 // --no-install.
 //
+// --heap: the initial GC heap (default 8 MiB). This port adds heap areas on demand, but one
+// allocation cannot exceed an area: gc.mem_alloc() is meaningful, gc.mem_free() is not a
+// board's figure. Recursion is limited to a few hundred frames (roughly like a board).
+//
 // Exit status: the script's SystemExit code, 1 when it raised, 124 on timeout (the VM runs in
 // a worker thread that is terminated: a MemoryError escaping heap_lock spins forever),
 // 2 on a usage error.

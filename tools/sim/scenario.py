@@ -98,7 +98,9 @@ def _event(ev, where, duration_ms):
         )
     elif kind == "contact":
         if not isinstance(v, bool):
-            raise ScenarioError("%s: 'contact' must be true or false, not %s" % (where, json.dumps(v)))
+            raise ScenarioError(
+                "%s: 'contact' must be true or false, not %s" % (where, json.dumps(v))
+            )
         out["contact"] = v
         if v:
             if "impedance_ohm" not in ev:
@@ -130,10 +132,11 @@ def _program(obj, where):
     return p
 
 
-def _session(obj, where, top_board):
+def _session(obj, where, top_board, check=True):
     if not isinstance(obj, dict):
         raise ScenarioError("%s: must be an object" % where)
-    _check_keys(obj, _SESSION_KEYS, where)
+    if check:
+        _check_keys(obj, _SESSION_KEYS, where)
     duration = _int_field(obj, "duration_ms", where, 1, MAX_DURATION_MS)
     events = obj.get("events")
     if not isinstance(events, list):
@@ -163,7 +166,8 @@ def validate(data, where="scenario"):
     board = data.get("board", "sim")
     if board not in BOARDS:
         raise ScenarioError(
-            "%s: board %s is not simulated (one of: %s)" % (where, json.dumps(board), ", ".join(BOARDS))
+            "%s: board %s is not simulated (one of: %s)"
+            % (where, json.dumps(board), ", ".join(BOARDS))
         )
     program = _program(data, where)
     if "sessions" in data:
@@ -187,7 +191,7 @@ def validate(data, where="scenario"):
                 sess["program"] = program
             out.append(sess)
         return {"board": board, "program": program, "sessions": out}
-    sess = _session(data, where, board)
+    sess = _session(data, where, board, check=False)
     sess["day"] = 0
     return {"board": board, "program": program, "sessions": [sess]}
 

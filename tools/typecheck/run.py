@@ -18,7 +18,7 @@ parameter named ``machine`` is renamed and a module-level ``import machine`` is 
 end of the file: the calls are then checked against the port's real ``machine`` stub. Line
 numbers and paths in the report are those of the repository files.
 
-    python -m tools.typecheck [--port rp2|esp32]... [--no-install]
+    python -m tools.typecheck [--port rp2|esp32]... [--no-install | --install-only]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def stubs_dir(port: str) -> Path:
     return BUILD / "stubs" / port
 
 
-def install_stubs(port: str, quiet: bool = True) -> None:
+def install_stubs(port: str) -> None:
     """pip-install the port's stubs into build/stubs/<port> unless the pinned set is there."""
     target = stubs_dir(port)
     stamp = target / ".installed"
@@ -58,11 +58,12 @@ def install_stubs(port: str, quiet: bool = True) -> None:
         return
     if target.exists():
         shutil.rmtree(target)
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile"]
-    cmd += ["--target", str(target), STUBS[port]]
-    if quiet:
-        cmd.append("-q")
-    subprocess.run(cmd, check=True)
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    cmd += ["--no-compile", "--target", str(target), STUBS[port]]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"typecheck: pip could not install {STUBS[port]} into {target}")
     stamp.write_text(STUBS[port] + "\n")
 
 
@@ -168,8 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--port", action="append", choices=sorted(STUBS))
     ap.add_argument("--no-install", action="store_true", help="do not pip-install missing stubs")
+    ap.add_argument("--install-only", action="store_true", help="install the stubs, check nothing")
     a = ap.parse_args(argv)
     ports = a.port or sorted(STUBS, reverse=True)  # rp2 first
+    if a.install_only:
+        for port in ports:
+            install_stubs(port)
+        return 0
     ok_all = True
     for port in ports:
         if not a.no_install:

@@ -1,0 +1,44 @@
+# Freeze the application into a custom MicroPython firmware image (bytecode in flash: no .mpy
+# files on the filesystem, less RAM at import). Build from a micropython checkout, e.g.
+#
+#   make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=/path/to/repo/firmware/manifest.py
+#   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/repo/firmware/manifest.py
+#
+# Layered like micropython's own board manifests: the board's manifest first, then our
+# dependencies, then our packages. This file is executed by micropython's tools/makemanifest.py
+# (with this folder as the working directory), never imported on a board: `make mpy`, the VM
+# tests and `make deploy` leave it out.
+import os
+
+# Everything the port/board freezes by default (asyncio, neopixel, rp2/esp32 helpers ...).
+include("$(BOARD_DIR)/manifest.py")
+
+metadata(description="Microcurrent facial device firmware", version="0.1.0")
+
+# package.json's mip dependencies, from micropython-lib: the SSD1306 OLED driver.
+require("ssd1306")
+
+
+def _py_files(pkg):
+    """Every .py of a package, relative to it, except this manifest (host-only)."""
+    root = os.path.join("..", pkg)
+    found = []
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for n in sorted(names):
+            rel = os.path.relpath(os.path.join(dirpath, n), root).replace(os.sep, "/")
+            if n.endswith(".py") and (pkg, rel) != ("firmware", "manifest.py"):
+                found.append(rel)
+    return sorted(found)
+
+
+# Our code as bytecode at opt level 3: asserts stripped and no line numbers in tracebacks (the
+# safety code raises explicitly, never relies on assert; `make mpy` uses -O2 and keeps the
+# line numbers for tracebacks from the .mpy files that `make deploy` copies).
+for _pkg in ("drivers", "firmware", "safety", "waveforms"):
+    package(_pkg, files=_py_files(_pkg), base_path="..", opt=3)
+
+# boot.py and main.py are NOT frozen: MicroPython runs them only from the filesystem, and the
+# filesystem copies stay editable on a board. `make deploy` copies them (boot.py drives OUT_EN
+# low first at every reset). firmware/programs/*.json are data, not modules: `make deploy`
+# copies them too. A frozen image plus those files is a complete device.

@@ -1,0 +1,158 @@
+# A fixed scenario for the supervisor on the sim board, run the same way on CPython
+# (host_tests/test_safety_mp.py) and on the MicroPython VM (mp_test_safety.py): both must make
+# the decisions in EXPECTED (contact, impedance, allowed, latched, fault, every 100 ms).
+# Device-style code: runs on MicroPython 1.29.
+
+# (t_ms, what, value)
+EVENTS = (
+    (0, "load", 20000),
+    (0, "request", 400),
+    (1500, "load", 0),
+    (1700, "load", 60000),
+    (2600, "request", 100),
+    (2900, "load", 150000),
+    (3300, "fault", "short_circuit"),
+    (3500, "heal", "short_circuit"),
+    (3600, "clear", None),
+    (3700, "load", 20000),
+    (4400, "fault", "dac_stuck_high"),
+)
+END_MS = 4600
+EVERY_MS = 100
+
+
+def build():
+    import machine
+
+    from firmware.boards import sim as board
+    from safety.supervisor import Supervisor
+    from vhw import install
+    from waveforms import plan as _plan
+    from waveforms.player import Player
+
+    vc, model = install.make_sim_world()
+    hw = board.build(machine)
+    player = Player.for_hw(hw)
+    sup = Supervisor(hw, player)
+    sup.set_step("pro", "cheek", "disk", 1000)
+    plan = _plan.make(_plan.BIPHASIC, 100000, 1000, 1000)
+    return vc, model, hw, player, sup, plan
+
+
+class Loop:
+    """The app's part of a control tick, allocation-free once built."""
+
+    def __init__(self, vc, model, hw, player, sup, plan):
+        from drivers import clock
+
+        self.clock = clock
+        self.vc = vc
+        self.model = model
+        self.player = player
+        self.sup = sup
+        self.plan = plan
+        self.request = 0
+
+    def tick(self):
+        now = self.clock.ticks_ms()
+        player = self.player
+        sup = self.sup
+        player.heartbeat(now)
+        allowed = sup.tick(now, self.request)
+        if sup.contact and not sup.latched and self.request > 0:
+            if not player.playing:
+                player.start(self.plan, 0)
+            player.set_amplitude(allowed)
+        return allowed
+
+
+def run():
+    """Play EVENTS; returns the list of rows (t_ms, contact, impedance or -1, allowed,
+    latched, fault or '')."""
+    vc, model, hw, player, sup, plan = build()
+    loop = Loop(vc, model, hw, player, sup, plan)
+    rows = []
+    ev = 0
+    t = 0
+    while t <= END_MS:
+        while ev < len(EVENTS) and EVENTS[ev][0] <= t:
+            _, what, v = EVENTS[ev]
+            if what == "load":
+                model.set_load(v > 0, v)
+            elif what == "request":
+                loop.request = v
+            elif what == "fault":
+                model.set_fault(v, True)
+            elif what == "heal":
+                model.set_fault(v, False)
+            elif what == "clear":
+                sup.clear()
+            ev += 1
+        loop.tick()
+        if t % EVERY_MS == 0:
+            z = sup.impedance_ohm
+            rows.append(
+                (
+                    t,
+                    1 if sup.contact else 0,
+                    -1 if z is None else z,
+                    sup.allowed_ua,
+                    1 if sup.latched else 0,
+                    sup.fault or "",
+                )
+            )
+        vc.sleep_us(2000)
+        t += 2
+    return rows
+
+
+# From a CPython run; host_tests/test_safety_mp.py checks CPython still makes these decisions.
+EXPECTED = (
+    (0, 0, 21111, 0, 0, ""),
+    (100, 1, 19947, 4, 0, ""),
+    (200, 1, 21666, 14, 0, ""),
+    (300, 1, 20863, 24, 0, ""),
+    (400, 1, 20593, 34, 0, ""),
+    (500, 1, 20452, 44, 0, ""),
+    (600, 1, 20365, 54, 0, ""),
+    (700, 1, 19984, 64, 0, ""),
+    (800, 1, 20263, 74, 0, ""),
+    (900, 1, 20243, 84, 0, ""),
+    (1000, 1, 20206, 94, 0, ""),
+    (1100, 1, 20186, 104, 0, ""),
+    (1200, 1, 20169, 114, 0, ""),
+    (1300, 1, 20155, 124, 0, ""),
+    (1400, 1, 20143, 134, 0, ""),
+    (1500, 0, -1, 0, 0, ""),
+    (1600, 0, -1, 0, 0, ""),
+    (1700, 0, -1, 0, 0, ""),
+    (1800, 1, 63277, 3, 0, ""),
+    (1900, 1, 66000, 13, 0, ""),
+    (2000, 1, 62950, 23, 0, ""),
+    (2100, 1, 61966, 33, 0, ""),
+    (2200, 1, 61475, 43, 0, ""),
+    (2300, 1, 59980, 53, 0, ""),
+    (2400, 1, 60983, 63, 0, ""),
+    (2500, 1, 60842, 73, 0, ""),
+    (2600, 1, 60737, 83, 0, ""),
+    (2700, 1, 60666, 93, 0, ""),
+    (2800, 1, 60602, 100, 0, ""),
+    (2900, 1, 151520, 100, 0, ""),
+    (3000, 1, 151520, 100, 0, ""),
+    (3100, 1, 151520, 100, 0, ""),
+    (3200, 1, 151520, 100, 0, ""),
+    (3300, 0, 81, 0, 0, ""),
+    (3400, 0, -1, 0, 1, "SHORT"),
+    (3500, 0, -1, 0, 1, "SHORT"),
+    (3600, 0, 158277, 0, 0, ""),
+    (3700, 1, 150000, 4, 0, ""),
+    (3800, 1, 21727, 14, 0, ""),
+    (3900, 1, 19954, 24, 0, ""),
+    (4000, 1, 20645, 34, 0, ""),
+    (4100, 1, 20463, 44, 0, ""),
+    (4200, 1, 20372, 54, 0, ""),
+    (4300, 1, 20311, 64, 0, ""),
+    (4400, 1, 20018, 74, 0, ""),
+    (4500, 0, -1, 0, 1, "OVERCURRENT"),
+    (4600, 0, -1, 0, 1, "OVERCURRENT"),
+)

@@ -1,0 +1,340 @@
+"""make bench: the figures of DESIGN section 7 in one table and in build/bench.json.
+
+build/bench.json is one flat object with exactly the DESIGN 7 keys; a figure that could not be
+measured here is null, never a guess. Where the figures come from:
+
+- tools/bench_waveforms.py (``measure_cpython()``, ``measure_micropython(runner)``): plan build,
+  segment play, heap per segment, frequency error, phase stretch;
+- tools/bench_safety.py (``measure()``): reaction times on the sim board;
+- this file: control tick on CPython (in process) and on the MicroPython VM
+  (tools/sim/mp_bench.py: tick cost, ratio to an empty loop, heap per tick, RAM after boot),
+  ``.mpy`` total from build/mpy_sizes.json (``make mpy``), and the simulator's speed on the
+  default scenario (simulated seconds per wall second of the simulation itself, CPython).
+
+Machine, runtime and notes go to build/bench_meta.json and the printed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+
+# (key, goal text, check(value) -> bool or None)
+KEYS = (
+    ("plan_build_us_cpython", "", None),
+    ("plan_build_us_micropython", "", None),
+    ("segment_us_cpython", "", None),
+    ("segment_us_micropython", "", None),
+    ("alloc_bytes_per_segment_micropython", "0", lambda v: v == 0),
+    ("freq_error_pct_max", "< 0.5", lambda v: v < 0.5),
+    ("max_phase_stretch_ms", "<= 2", lambda v: v <= 2),
+    ("tick_us_cpython", "", None),
+    ("tick_us_micropython", "", None),
+    ("tick_ratio_empty_loop_micropython", "", None),
+    ("alloc_bytes_per_tick_micropython", "0", lambda v: v == 0),
+    ("ram_after_boot_bytes", "< 49152", lambda v: v < 49152),
+    ("mpy_total_bytes", "< 98304", lambda v: v < 98304),
+    ("sim_speedup", "", None),
+    ("reaction_contact_loss_ms", "<= 2 (never > 10)", lambda v: v <= 2),
+    ("reaction_overcurrent_ms", "<= 5 (never > 20)", lambda v: v <= 5),
+)
+KEY_NAMES = tuple(k for k, _, _ in KEYS)
+TICKS_CPYTHON = 2000
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {k: None for k in KEY_NAMES}
+        self.source: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def put(self, figures: dict | None, source: str) -> None:
+        """Take the DESIGN 7 keys from a helper's dict; others are ignored."""
+        if not isinstance(figures, dict):
+            return
+        for k, v in figures.items():
+            if k in self.values and v is not None:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    self.notes.append("%s: %s gave %r, not a number: ignored" % (k, source, v))
+                    continue
+                self.values[k] = v
+                self.source[k] = source
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def _err(e: BaseException) -> str:
+    return "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e) else "")
+
+
+# ---- the MicroPython VM ----
+
+
+def _runner():
+    from tools.mpvm import runner
+
+    if not runner.available():
+        raise RuntimeError("MicroPython VM not installed (make node)")
+    return runner
+
+
+def _mpy_dir() -> str | None:
+    d = os.path.join(BUILD, "mpy")
+    return d if os.path.isdir(d) else None
+
+
+def tick_micropython(b: Bench) -> None:
+    runner = _runner()
+    mpy = _mpy_dir() is not None
+    rc, out, err = runner.run_script(
+        os.path.join(ROOT, "tools", "sim", "mp_bench.py"), mpy=mpy, timeout=300
+    )
+    line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
+    if rc != 0 or line is None:
+        raise RuntimeError("VM bench failed (exit %d): %s" % (rc, (err or out).strip()[-300:]))
+    res = json.loads(line[6:])
+    src = "MicroPython VM (webassembly, %s)" % ("mpy" if mpy else "py sources")
+    b.put(res, src)
+    if res.get("state") != "running":
+        b.note(
+            "MicroPython: the app was '%s', not running, after the scripted start: tick "
+            "figures not measured" % res.get("state")
+        )
+    elif "empty_loop_us" in res:
+        b.note("MicroPython: empty for-range iteration %.3f us" % res["empty_loop_us"])
+
+
+# ---- CPython ----
+
+
+def _drive_to_running():
+    """A sim board with the app running on skin (the same client as mp_bench.py)."""
+    import machine
+
+    from firmware.boards import sim as board
+    from vhw import install
+
+    install.install()
+    vc, stage = install.make_sim_world()
+    hw = board.build(machine)
+    from firmware.app import App
+
+    root = tempfile.mkdtemp(prefix="bench-fs-")
+    app = App(hw, root=root)
+    w = machine.world
+    pins = board.PINS
+
+    def run_ms(ms: int) -> None:
+        for _ in range(ms // 2):
+            app.tick()
+            vc.sleep_us(2000)
+
+    w.press(pins["BTN_POWER"], True)
+    run_ms(1500)
+    w.press(pins["BTN_POWER"], False)
+    run_ms(1500)
+    stage.set_load(True, 20000)
+    run_ms(1000)
+    w.press(pins["BTN_POWER"], True)
+    run_ms(100)
+    w.press(pins["BTN_POWER"], False)
+    run_ms(4000)
+    return app, vc
+
+
+def tick_cpython(b: Bench) -> None:
+    app, vc = _drive_to_running()
+    if app.state != "running":
+        b.note("CPython: the app was '%s', not running, after the scripted start" % app.state)
+        return
+    total = 0
+    pc = time.perf_counter_ns
+    for _ in range(TICKS_CPYTHON):
+        t0 = pc()
+        app.tick()
+        total += pc() - t0
+        vc.sleep_us(2000)
+    b.put({"tick_us_cpython": round(total / TICKS_CPYTHON / 1000, 2)}, _cpython_name())
+
+
+def sim_speed(b: Bench) -> None:
+    from tools.sim import core
+    from tools.sim import scenario as sc
+    from vhw import install
+
+    install.install()
+    path = os.path.join(ROOT, "tools", "sim", "scenarios", "default.json")
+    scn = sc.load(path)
+    out = os.path.join(BUILD, "bench_sim")
+    t0 = time.perf_counter()
+    core.run(scn, out, os.path.join(out, "device_fs"), program=scn.get("program"))
+    wall = time.perf_counter() - t0
+    sim_s = sum(s["duration_ms"] for s in scn["sessions"]) / 1000
+    b.put({"sim_speedup": round(sim_s / wall, 1)}, _cpython_name())
+    b.note(
+        "sim_speedup: default scenario, %.0f simulated s in %.1f wall s (core run with "
+        "trace.csv, without the VCD/PNG writers)" % (sim_s, wall)
+    )
+
+
+def mpy_total(b: Bench) -> None:
+    path = os.path.join(BUILD, "mpy_sizes.json")
+    if not os.path.exists(path):
+        b.note("mpy_total_bytes: build/mpy_sizes.json missing (run `make mpy`)")
+        return
+    with open(path) as f:
+        sizes = json.load(f)
+    total = sizes.get("total")
+    if total is None:
+        total = sum(v for v in sizes.values() if isinstance(v, int))
+    b.put({"mpy_total_bytes": total}, "mpy-cross (build/mpy_sizes.json)")
+
+
+# ---- helpers from the other parts ----
+
+
+def helper(b: Bench, module: str, calls: list[tuple[str, tuple, str]]) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        b.note("%s: not available (%s)" % (module, _err(e)))
+        return
+    for fn, args, src in calls:
+        f = getattr(mod, fn, None)
+        if f is None:
+            b.note("%s.%s: missing" % (module, fn))
+            continue
+        try:
+            resolved = tuple(a() if callable(a) else a for a in args)
+            b.put(f(*resolved), src)
+        except Exception as e:  # noqa: BLE001 - one failing helper must not lose the rest
+            b.note("%s.%s failed: %s" % (module, fn, _err(e)))
+            if os.environ.get("BENCH_DEBUG"):
+                traceback.print_exc()
+
+
+# ---- report ----
+
+
+def _cpython_name() -> str:
+    return "CPython %s" % platform.python_version()
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    node = None
+    try:
+        node = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "node": node,
+        "micropython_vm": "@micropython/micropython-webassembly-pyscript (tools/mpvm)",
+    }
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        return "%.3g" % v if abs(v) < 1000 else "%.0f" % v
+    return str(v)
+
+
+def table(b: Bench, info: dict) -> str:
+    lines = ["machine: %s, %s cores, %s" % (info["cpu"], info["cores"], info["os"])]
+    lines.append("%-36s %12s  %-18s %-6s %s" % ("figure", "value", "goal", "", "measured on"))
+    lines.append("-" * 100)
+    for k, goal, check in KEYS:
+        v = b.values[k]
+        verdict = ""
+        if v is not None and check is not None:
+            verdict = "ok" if check(v) else "MISSED"
+        lines.append(
+            "%-36s %12s  %-18s %-6s %s" % (k, _fmt(v), goal, verdict, b.source.get(k, ""))
+        )
+    for n in b.notes:
+        lines.append("note: " + n)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=os.path.join(BUILD, "bench.json"))
+    p.add_argument("--no-vm", action="store_true", help="skip the MicroPython VM figures")
+    p.add_argument("--no-sim", action="store_true", help="skip sim_speedup (the longest part)")
+    a = p.parse_args(argv)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from vhw import install
+
+    install.install()
+    b = Bench()
+    steps = [("tick_cpython", tick_cpython), ("mpy_total", mpy_total)]
+    if not a.no_vm:
+        steps.append(("tick_micropython", tick_micropython))
+    if not a.no_sim:
+        steps.append(("sim_speed", sim_speed))
+    for name, fn in steps:
+        try:
+            fn(b)
+        except Exception as e:  # noqa: BLE001
+            b.note("%s failed: %s" % (name, _err(e)))
+            if os.environ.get("BENCH_DEBUG"):
+                traceback.print_exc()
+    wf_calls = [("measure_cpython", (), _cpython_name())]
+    if not a.no_vm:
+        wf_calls.append(("measure_micropython", (_runner,), "MicroPython VM (webassembly)"))
+    helper(b, "tools.bench_waveforms", wf_calls)
+    helper(b, "tools.bench_safety", [("measure", (), "%s, sim board" % _cpython_name())])
+    info = machine_info()
+    print(table(b, info))
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump({k: b.values[k] for k in KEY_NAMES}, f, indent=2)
+        f.write("\n")
+    meta = os.path.join(os.path.dirname(os.path.abspath(a.out)), "bench_meta.json")
+    with open(meta, "w") as f:
+        json.dump(
+            {
+                "machine": info,
+                "source": b.source,
+                "notes": b.notes,
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            f,
+            indent=2,
+        )
+        f.write("\n")
+    print("wrote %s" % os.path.relpath(a.out, ROOT) if a.out.startswith(ROOT) else a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+# Control-tick figures on the MicroPython VM for tools/bench.py (DESIGN section 7): run by
+# tools/mpvm/runner.py, prints one line `BENCH {json}`.
+#   ram_after_boot_bytes            gc.mem_alloc() after gc.collect(), once the App is built
+#   tick_us_micropython             mean wall µs of App.tick() in the running state, on skin
+#   tick_ratio_empty_loop_micropython  that / one iteration of an empty for-range loop
+#   alloc_bytes_per_tick_micropython   gc.mem_alloc() growth across App.tick(), gc disabled
+# Only App.tick() itself is timed and counted: the virtual clock's advance between ticks (and
+# the player's timer edges it fires, measured by tools/bench_waveforms.py) is outside.
+import gc
+import json
+import sys
+import time
+
+import machine
+
+N_TICKS = 1000
+N_EMPTY = 20000
+
+
+def empty_loop_us(n):
+    t0 = time.ticks_us()
+    for _ in range(n):
+        pass
+    return time.ticks_diff(time.ticks_us(), t0) / n
+
+
+def main():
+    from firmware.boards import sim as board
+    from vhw import install
+
+    root = "/bench_fs"
+    try:
+        import os
+
+        os.mkdir(root)
+    except OSError:
+        pass
+    vc, stage = install.make_sim_world()
+    hw = board.build(machine)
+    from firmware.app import App
+
+    app = App(hw, root=root)
+    gc.collect()
+    ram = gc.mem_alloc()
+    w = machine.world
+    pins = board.PINS
+
+    def run_ms(ms):
+        for _ in range(ms // 2):
+            app.tick()
+            vc.sleep_us(2000)
+
+    # the client: long POWER, probes on skin, short POWER to start, a few seconds of ramp
+    w.press(pins["BTN_POWER"], True)
+    run_ms(1500)
+    w.press(pins["BTN_POWER"], False)
+    run_ms(1500)
+    stage.set_load(True, 20000)
+    run_ms(1000)
+    w.press(pins["BTN_POWER"], True)
+    run_ms(100)
+    w.press(pins["BTN_POWER"], False)
+    run_ms(4000)
+    state = app.state
+    res = {"ram_after_boot_bytes": ram, "state": state, "contact": bool(app.supervisor.contact)}
+    if state == "running":
+        total = 0
+        alloc = 0
+        gc.collect()
+        gc.disable()
+        for _ in range(N_TICKS):
+            a = gc.mem_alloc()
+            t0 = time.ticks_us()
+            app.tick()
+            total += time.ticks_diff(time.ticks_us(), t0)
+            alloc += gc.mem_alloc() - a
+            vc.sleep_us(2000)
+        gc.enable()
+        tick_us = total / N_TICKS
+        empty = empty_loop_us(N_EMPTY)
+        res["tick_us_micropython"] = round(tick_us, 2)
+        res["empty_loop_us"] = empty
+        res["tick_ratio_empty_loop_micropython"] = round(tick_us / empty, 1) if empty > 0 else None
+        res["alloc_bytes_per_tick_micropython"] = round(alloc / N_TICKS, 2)
+        res["ticks"] = N_TICKS
+    print("BENCH " + json.dumps(res))
+
+
+main()
+sys.exit(0)
