@@ -7,7 +7,7 @@
 from micropython import const
 
 from drivers import clock
-from drivers.button import LONG, NONE, SHORT
+from drivers.button import LONG, SHORT
 from firmware import course as _course
 from firmware import programs as _programs
 from firmware import storage as _storage
@@ -45,7 +45,7 @@ class App:
         self.log = _storage.SessionLog(root)
         self.library = _programs.Library(programs_dirs or _programs.default_dirs(root))
         self.catalog = self.library.ids()
-        self.player = Player(hw.stage, kind=hw.player_kind)
+        self.player = Player.for_hw(hw)
         self.supervisor = Supervisor(hw, self.player)
         self.supervisor.set_mode(self.settings.get("mode"))
         self.ui = _ui.UI(hw)
@@ -54,7 +54,9 @@ class App:
         self.state = OFF
         self.level = self._valid_level(self.settings.get("level"))
         pid = self.settings.get("last_program")
-        self.program_id = pid if pid in self.catalog else (self.catalog[0] if self.catalog else None)
+        if pid not in self.catalog:
+            pid = self.catalog[0] if self.catalog else None
+        self.program_id = pid
         self.program = None
         self.step = None
         self.step_index = -1

@@ -29,9 +29,10 @@ def test_bounded(env, t, amp):
 
 @given(envs, st.integers(0, 100000), st.integers(0, 1000))
 def test_slope_never_steeper_than_reported(env, t, amp):
-    # one ms apart the level moves by at most the reported slope (plus one µA of rounding)
+    # one ms apart the level moves by at most the reported slope, plus two µA of rounding (the
+    # permille and the µA are both rounded down)
     d = abs(env.level_ua(t + 1, amp) - env.level_ua(t, amp))
-    assert d <= env.max_slope_ua_s(amp) // 1000 + 1
+    assert d <= env.max_slope_ua_s(amp) // 1000 + 2
 
 
 def test_shape():
@@ -64,3 +65,17 @@ def test_bad_parameters(kw, field):
     args.update(kw)
     with pytest.raises(ValueError, match="^" + field + ": "):
         Envelope(**args)
+
+
+def test_from_step():
+    from waveforms.envelope import from_step
+
+    assert from_step({"shape": "biphasic"}) is None
+    env = from_step({"shape": "wave"})
+    assert env.cycle_ms == 5000 and env.floor_pm == 200
+    env = from_step({"shape": "wave", "envelope": {"rise_ms": 500, "fall_ms": 700}})
+    assert env.rise_ms == 500 and env.fall_ms == 700
+    with pytest.raises(ValueError, match="^rise_ms: "):
+        from_step({"shape": "wave", "envelope": {"rise_ms": 0}})
+    with pytest.raises(ValueError, match="^envelope: "):
+        from_step({"shape": "wave", "envelope": [1]})

@@ -269,3 +269,37 @@ def test_window_reference_catches_a_bad_alternation():
         pl.alt_periods = n
         net, tot = window_imbalance(pl)
         assert 20 * net > tot
+
+
+def test_build_step_from_program_json():
+    pl = P.Plan()
+    step = {"shape": "biphasic", "freq_hz": 0.5, "intensity_ua": [50, 300]}
+    P.build_step(pl, step, 200)
+    assert pl.freq_mhz == 500 and pl.amp_ua == 200 and pl.clamped and pl.requested_ua == 300
+    P.build_step(
+        pl,
+        {
+            "shape": "monophasic",
+            "freq_mhz": 100000,
+            "intensity_ua": [10, 100],
+            "alt_s": 2,
+            "phase_us": 1000,
+        },
+        500,
+    )
+    assert pl.shape == P.MONOPHASIC and pl.alt_periods == 200 and pl.phase_us == 1000
+    P.build_step(pl, {"shape": "wave", "freq_hz": 8, "intensity_ua": [10, 100]}, 500)
+    assert pl.shape == P.WAVE and pl.freq_mhz == 8000
+    for bad, field in [
+        ({"shape": "square", "freq_hz": 1, "intensity_ua": [1, 2]}, "shape"),
+        ({"shape": "wave", "intensity_ua": [1, 2]}, "freq_hz"),
+        ({"shape": "wave", "freq_hz": float("nan"), "intensity_ua": [1, 2]}, "freq_hz"),
+        ({"shape": "wave", "freq_hz": 1500, "intensity_ua": [1, 2]}, "freq_hz"),
+        ({"shape": "wave", "freq_hz": "1", "intensity_ua": [1, 2]}, "freq_hz"),
+        ({"shape": "wave", "freq_hz": 1, "intensity_ua": 5}, "intensity_ua"),
+        ({"shape": "wave", "freq_hz": 1, "intensity_ua": [1, 2000]}, "amp_ua"),
+        ({"shape": "wave", "freq_hz": 1, "intensity_ua": [1, 2], "phase_us": 0}, "phase_us"),
+    ]:
+        with pytest.raises(ValueError, match="^" + field + ": "):
+            P.build_step(pl, bad, 500)
+        assert not pl.ok

@@ -417,3 +417,57 @@ def test_pwm_falls_back_to_timer(sim, shape, f, phase_correct):
     assert p.segments_played >= 1
     p.stop()
     assert_off(hw)
+
+
+def test_start_with_a_failing_dac_leaves_output_off(sim):
+    vc, stage, hw = sim
+    p = PL.Player.for_hw(hw)
+    stage.set_fault("i2c_error", True)
+    with pytest.raises(OSError):
+        p.start(P.make(P.BIPHASIC, 10000, 300, 500), 300)
+    assert not p.playing
+    w = hw.machine.world
+    assert w.level(EN) == 0 and w.level(A) == 0 and w.level(B) == 0
+
+
+def test_rebuilding_the_playing_plan_stops_the_output(sim):
+    vc, _stage, hw = sim
+    p = PL.Player.for_hw(hw)
+    pl = P.make(P.BIPHASIC, 10000, 300, 500)
+    p.start(pl, 300)
+    run(vc, p, 10000)
+    pl.ok = False  # what build() does first, as if a callback preempted it
+    run(vc, p, 50000)  # 10 Hz: the next segment boundary is at 49975 µs
+    assert not p.playing and p.error == PL.ERR_PLAN
+    assert_off(hw)
+    # the documented way: a second plan, then start()
+    nxt = P.make(P.MONOPHASIC, 20000, 200, 500)
+    p.start(nxt, 200)
+    run(vc, p, 10000)
+    assert p.playing and p.error == PL.ERR_NONE
+    p.stop()
+
+
+def test_set_amplitude_takes_floats_as_ints(sim):
+    vc, _stage, hw = sim
+    p = PL.Player.for_hw(hw)
+    p.start(P.make(P.BIPHASIC, 10000, 300, 500), 0)
+    p.set_amplitude(150.7)
+    run(vc, p, 110000)
+    assert hw.stage.set_ua_req == 150 and isinstance(hw.stage.set_ua_req, int)
+    p.stop()
+
+
+def test_quiet_us_counts_down_to_the_next_boundary(sim):
+    vc, _stage, hw = sim
+    p = PL.Player.for_hw(hw)
+    assert p.quiet_us() == 0x1FFFFFFF
+    pl = P.make(P.BIPHASIC, 10000, 300, 500)  # 49975 µs phases, waited in 2 ms chunks
+    p.start(pl, 300)
+    assert p.quiet_us() == 49975
+    run(vc, p, 10000)
+    assert p.quiet_us() == 39975
+    run(vc, p, 39975)
+    assert p.quiet_us() == 25  # the dead time
+    p.stop()
+    assert p.quiet_us() == 0x1FFFFFFF

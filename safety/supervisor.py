@@ -39,7 +39,7 @@ STUCK_COUNT = const(3)
 BAT_PERIOD_MS = const(100)
 BAT_COUNT = const(3)
 SLEW_NA_PER_MS = const(100)  # 100 uA/s = 100 nA/ms
-MAX_DT_MS = const(10)  # a late tick ramps as if 10 ms passed, never more
+MAX_DT_US = const(10000)  # a late tick ramps as if 10 ms passed, never more
 STALE_MS = const(2500)  # playing with no informative sample for this long: ramp from zero
 # A lowered step cap is enforced on the command after this: the player may play the old
 # amplitude until its next segment (<= 3.4 s at 0.3 Hz).
@@ -101,8 +101,9 @@ class Supervisor:
         self._bus_t0 = 0
         self._reset_checks(0)
         self._allowed_na = 0
-        self._last_ms = 0
+        self._last_us = 0
         self._have_last = False
+        self._slew_rem = 0  # nA x 1000 not yet added to the ramp
         self._bat_t0 = 0
         self._bat_have = False
         m = getattr(hw, "machine", None)
@@ -184,14 +185,16 @@ class Supervisor:
         PROBE_PERIOD_MS instead. Contact lost: the player is stopped and the output switched off
         in this tick; the plan it was playing is restarted (from zero, soft start) when contact
         is back and the app still asks for output."""
+        # The ramp runs on the us clock: ms ticks would let one tick count 3 ms for 2.2 ms.
+        now_us = self.clock.ticks_us()
         dt = 0
         if self._have_last:
-            dt = self.clock.ticks_diff(now_ms, self._last_ms)
-            if dt > MAX_DT_MS:
-                dt = MAX_DT_MS
+            dt = self.clock.ticks_diff(now_us, self._last_us)
+            if dt > MAX_DT_US:
+                dt = MAX_DT_US
             elif dt < 0:
                 dt = 0
-        self._last_ms = now_ms
+        self._last_us = now_us
         self._have_last = True
         if self.latched:
             if self._hold_safe():
@@ -261,7 +264,9 @@ class Supervisor:
             # re-made unseen. Ramp from zero again.
             na = 0
             self._info_ms = now_ms
-        na += dt * SLEW_NA_PER_MS
+        q = dt * SLEW_NA_PER_MS + self._slew_rem  # <= 10000 * 100 + 999
+        na += q // 1000
+        self._slew_rem = q % 1000
         tna = target * 1000
         if na > tna:
             na = tna

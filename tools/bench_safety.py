@@ -107,10 +107,11 @@ class Rig:
         sup = self.sup
         player = self.player
         now = self.now_ms()
+        t_start = self.t_us()
         player.heartbeat(now)
         allowed = sup.tick(now, self.request)
         self.ticks += 1
-        self.allowed_log.append((self.t_us(), allowed, sup._allowed_na))
+        self.allowed_log.append((t_start, allowed, sup._allowed_na))
         if not self.manage_player:
             if player.playing:
                 player.set_amplitude(allowed)

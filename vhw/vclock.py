@@ -3,9 +3,8 @@
 # Time is kept only as wrapped tick counters (plus a host-side seconds count for traces), so
 # nothing here grows into a heap-allocated big int on MicroPython.
 
-_PERIOD = 1 << 30
-_MASK = _PERIOD - 1
-_HALF = _PERIOD >> 1
+_MASK = (1 << 30) - 1  # ticks run 0..2**30-1 and wrap
+_HALF = 1 << 29
 HOOK_MIN_US = 1000
 
 
@@ -19,11 +18,23 @@ class WatchdogReset(BaseException):
 
 
 def ticks_add(t, d):
-    return (t + d) & _MASK
+    # Wrap-safe without ever forming a value >= 2**30 (a heap object on 32-bit MicroPython).
+    y = (t - _MASK) + d  # t + d - MASK
+    if y > 0:
+        return y - 1  # t + d wrapped past 2**30
+    r = y + _MASK  # t + d
+    if r < 0:
+        r = (r + _MASK) + 1
+    return r
 
 
 def ticks_diff(a, b):
-    return ((a - b + _HALF) & _MASK) - _HALF
+    d = a - b
+    if d >= _HALF:
+        return (d - _MASK) - 1
+    if d < -_HALF:
+        return (d + _MASK) + 1
+    return d
 
 
 class VClock:
@@ -47,10 +58,10 @@ class VClock:
         return self._ms
 
     def ticks_add(self, t, d):
-        return (t + d) & _MASK
+        return ticks_add(t, d)
 
     def ticks_diff(self, a, b):
-        return ((a - b + _HALF) & _MASK) - _HALF
+        return ticks_diff(a, b)
 
     def sleep_ms(self, n):
         self.sleep_us(n * 1000)
@@ -75,10 +86,10 @@ class VClock:
     def _step(self, d):
         if d <= 0:
             return
-        self._us = (self._us + d) & _MASK
+        self._us = ticks_add(self._us, d)
         sub = self._sub + d
         if sub >= 1000:
-            self._ms = (self._ms + sub // 1000) & _MASK
+            self._ms = ticks_add(self._ms, sub // 1000)
             sub %= 1000
         self._sub = sub
         s = self._secs_us + d
@@ -98,7 +109,7 @@ class VClock:
             for t in self.timers:
                 if not t.armed:
                     continue
-                dt = ((t.due_us - self._us + _HALF) & _MASK) - _HALF
+                dt = ticks_diff(t.due_us, self._us)
                 if dt < 0:
                     dt = 0
                 if dt <= best:

@@ -60,3 +60,21 @@ class Envelope:
         span = amp_ua * (PERMILLE - self.floor_pm) // PERMILLE
         d = self.rise_ms if self.rise_ms < self.fall_ms else self.fall_ms
         return (span * 1000 + d - 1) // d
+
+
+def from_step(step):
+    """The Envelope of a program step: a "wave" step's "envelope" object {"rise_ms", "hold_ms",
+    "fall_ms", "rest_ms", "floor_pm"} (defaults: 2000, 1000, 2000, 0, 200); None for the other
+    shapes. Raises ValueError("field: reason")."""
+    if step.get("shape") != "wave":
+        return None
+    e = step.get("envelope") or {}
+    if not isinstance(e, dict):
+        raise ValueError("envelope: an object expected")
+    return Envelope(
+        e.get("rise_ms", 2000),
+        e.get("hold_ms", 1000),
+        e.get("fall_ms", 2000),
+        e.get("rest_ms", 0),
+        e.get("floor_pm", 200),
+    )

@@ -268,3 +268,67 @@ def build(
 def make(shape, freq_mhz, amp_ua, cap_ua, **kw):
     """A new Plan, built (convenience off the device's hot path)."""
     return build(Plan(), shape, freq_mhz, amp_ua, cap_ua, **kw)
+
+
+SHAPE_NAMES = {"biphasic": BIPHASIC, "monophasic": MONOPHASIC, "wave": WAVE}
+
+
+def _step_get(step, key, default=None):
+    v = step.get(key, default)
+    return default if v is None else v
+
+
+def build_step(plan, step, cap_ua):
+    """Fill `plan` from a program step (a dict from the program JSON), clamped to cap_ua.
+
+    Keys: "shape" ("biphasic" | "monophasic" | "wave"), the frequency as "freq_mhz" (int) or
+    "freq_hz" (number, 0.3..1000), optional "phase_us", "dead_us", "alt_ms" (or "alt_s"), and
+    "intensity_ua": [lo, hi]: the plan's level is hi (the most the step may reach; the app and the
+    supervisor ramp below it with Player.set_amplitude). A "wave" step's envelope is read by
+    waveforms.envelope.from_step(). Raises ValueError("field: reason"). Returns plan.
+    """
+    name = step.get("shape")
+    if name not in SHAPE_NAMES:
+        plan.ok = False
+        raise ValueError("shape: one of biphasic, monophasic, wave")
+    if "freq_mhz" in step:
+        f = step["freq_mhz"]
+    elif "freq_hz" in step:
+        v = step["freq_hz"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            plan.ok = False
+            raise ValueError("freq_hz: not a number")
+        if v != v:
+            plan.ok = False
+            raise ValueError("freq_hz: NaN")
+        if v < 0.3 or v > 1000:
+            plan.ok = False
+            raise ValueError("freq_hz: outside 0.3..1000")
+        f = int(v * 1000 + 0.5)
+    else:
+        plan.ok = False
+        raise ValueError("freq_hz: missing")
+    rng = step.get("intensity_ua")
+    if not isinstance(rng, (list, tuple)) or len(rng) != 2:
+        plan.ok = False
+        raise ValueError("intensity_ua: [lo, hi] expected")
+    if "alt_ms" in step:
+        alt = step["alt_ms"]
+    elif "alt_s" in step:
+        v = step["alt_s"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            plan.ok = False
+            raise ValueError("alt_s: not a number")
+        alt = _num("alt_s", v * 1000)
+    else:
+        alt = ALT_MAX_MS
+    return build(
+        plan,
+        SHAPE_NAMES[name],
+        f,
+        rng[1],
+        cap_ua,
+        phase_us=_step_get(step, "phase_us"),
+        dead_us=_step_get(step, "dead_us", DEAD_US),
+        alt_ms=alt,
+    )

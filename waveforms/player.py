@@ -31,6 +31,8 @@
 # bridge driver itself never drives both legs high. DAC before bridge: a segment that closes the
 # bridge writes the DAC first (only when the level changed); OPEN segments open the bridge and
 # leave the DAC alone (the open bridge is the switch; fewer bus writes in the callback).
+# Plans: build the next step's plan into a second Plan and start() it; rebuilding the plan that
+# is playing stops the output (build() clears plan.ok first; the callback checks it: ERR_PLAN).
 # Amplitude: increases take effect at the start of the next period (so both phases of a biphasic
 # period carry the same level and the period stays balanced), decreases at the next callback
 # (<= 2 ms), stop() at once.
@@ -43,11 +45,13 @@ DEADMAN_MS = const(20)  # no heartbeat for this long: the callback turns the out
 CHUNK_US = const(2000)  # longest wait between two callbacks
 PWM_MIN_MHZ = const(8000)  # rp2 PWM goes down to ~7.5 Hz at 125 MHz
 _TICK_HZ = const(1000000)
+_QUIET_MAX = const(0x1FFFFFFF)
 
 # error codes in Player.error (ints: set from the callback without allocating)
 ERR_NONE = const(0)
 ERR_DEADMAN = const(1)
 ERR_EXCEPTION = const(2)
+ERR_PLAN = const(3)  # the plan was rebuilt while playing (build() clears plan.ok first)
 
 _NEG_POL = const(2)  # waveforms.plan.NEG
 _OPEN_POL = const(0)  # waveforms.plan.OPEN
@@ -153,6 +157,7 @@ class Player:
     def set_amplitude(self, ua):
         """The pulse level from now on, clamped to 0..plan.amp_ua. Increases apply at the next
         period start, decreases at the next callback (<= 2 ms)."""
+        ua = int(ua)
         if ua < 0:
             ua = 0
         pl = self.plan
@@ -161,6 +166,16 @@ class Player:
         self._amp = ua
         if self.mode == "pwm" and self.playing:
             self._pwm_level()
+
+    def quiet_us(self):
+        """µs until the output next changes (a segment boundary), so the loop can put a
+        gc.collect() or a flash write where it lengthens no phase: run it only when this is
+        larger than the operation takes. Large (2**29 - 1) when stopped or when the PWM makes
+        the edges (a pause cannot move them)."""
+        if not self.playing or self.mode != "timer":
+            return _QUIET_MAX
+        d = clock.ticks_diff(self._due, clock.ticks_us()) + self._left
+        return d if d > 0 else 0
 
     def charge_nc(self):
         """(positive, negative) delivered charge in nC (off the hot path: may be a big int)."""
@@ -184,18 +199,22 @@ class Player:
         self._acc = 0
         self._hb = clock.ticks_ms()
         st = self.stage
-        st.set_polarity(hbridge.OPEN)
-        if self.kind == "pwm" and self._pwm_fits(plan):
-            self._start_pwm(plan)
-            return
-        self.mode = "timer"
-        st.set_ua(0)
-        st.enable()
-        self.playing = True
-        self._due = clock.ticks_us()
-        self._i = plan.n - 1  # the next callback starts segment 0
-        self._left = 0
-        self._segment()
+        try:
+            st.set_polarity(hbridge.OPEN)
+            if self.kind == "pwm" and self._pwm_fits(plan):
+                self._start_pwm(plan)
+                return
+            self.mode = "timer"
+            st.set_ua(0)
+            st.enable()
+            self.playing = True
+            self._due = clock.ticks_us()
+            self._i = plan.n - 1  # the first _segment() starts segment 0
+            self._left = 0
+            self._segment()
+        except BaseException:
+            self.stop()  # e.g. a DAC bus error: the output is off before the caller hears of it
+            raise
 
     def stop(self):
         """Output off now: timer stopped, OUT_EN low, DAC zero, bridge open. From any state,
@@ -275,6 +294,9 @@ class Player:
     def _segment(self):
         # start the next segment of the plan
         pl = self.plan
+        if not pl.ok:
+            self._halt(ERR_PLAN)
+            return
         i = self._i + 1
         if i >= pl.n:
             i = 0

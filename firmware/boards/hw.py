@@ -29,6 +29,8 @@ class Hardware:
         self.out_en = self.boost = self.stage = self.sense = self.battery = unset
         self.buttons = self.buzzer = self.led = self.display = self.player_kind = unset
         self.probe_area_mm2 = self.make_wdt = self.machine = unset
+        # Optional player hooks (waveforms/player.py Player.for_hw): None means the default.
+        self.make_timer = self.timer_hard = self.pwm_phase_correct = unset
 
 
 def dac_ceiling(board, full_scale):

@@ -48,7 +48,28 @@ def build(machine):
     this = sys.modules[__name__]
     Pin = machine.Pin
     i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
-    return _hw.assemble(machine, this, _dac(machine, this, i2c), i2c)
+    hw = _hw.assemble(machine, this, _dac(machine, this, i2c), i2c)
+    hw.pwm_phase_correct = _phase_correct(machine)
+    return hw
+
+
+# RP2040 PWM block: CSR of slice n at 0x40050000 + 0x14 * n; bit 1 is PH_CORRECT. The
+# MicroPython PWM class has no phase-correct option; the complementary biphasic player needs it.
+_PWM_BASE = 0x40050000
+_PWM_CSR_STRIDE = 0x14
+_PH_CORRECT = 0x02
+
+
+def _phase_correct(machine):
+    csr = _PWM_BASE + _PWM_CSR_STRIDE * ((PINS["POL_A"] >> 1) & 7)
+    mem32 = getattr(machine, "mem32", None)
+    if mem32 is None:
+        return None
+
+    def set_phase_correct():
+        mem32[csr] |= _PH_CORRECT
+
+    return set_phase_correct
 
 
 def _dac(machine, this, i2c):

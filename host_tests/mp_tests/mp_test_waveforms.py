@@ -283,12 +283,13 @@ def player_heap_lock():
         a = 100
         while a < 800:
             p.set_amplitude(a)
+            p.quiet_us()  # the loop asks each tick before a gc.collect()
             play()
             a += 50
         p.set_amplitude(10)
         play()
 
-    check("set_amplitude + callbacks without allocating", no_alloc(ramp))
+    check("set_amplitude, quiet_us + callbacks without allocating", no_alloc(ramp))
     check_eq("the cut reached the DAC", st.set_ua_req, 10)
     # deadman trip inside the callback: the output goes off without allocating
     p.start(bi, 800)

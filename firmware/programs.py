@@ -1,0 +1,522 @@
+# Facial programs: JSON files, validated at load against DESIGN sections 4 and 5.
+#
+# Where they live
+#   shipped presets  firmware/presets/*.json   (device: /firmware/presets)
+#   custom programs  <root>/programs/*.json   (device: /programs: `mpremote cp x.json :/programs/`)
+# The shipped folder is NOT called firmware/programs/: on MicroPython a directory shadows a
+# module of the same name (`from firmware import programs` would import the data folder as a
+# namespace package, not this file). Checked on the 1.29 VM.
+#
+# File format (version 1; also in firmware/presets/README.md)
+#   {"format": 1, "id": "lift", "name": "Lift", "purpose": "...", "probe": "disk",
+#    "steps": [STEP, ...]}
+#   id        = the file name without .json; 1-16 of a-z 0-9 _
+#   name      1-16 characters (the OLED line); purpose: 1-120 characters
+#   probe     disk | globe | qtip (the program's probe; a step may override it)
+#   STEP      {"area": "cheek", "side": "left", "movement": "toward", "strokes": 4,
+#              "stroke_s": 8, "shape": "biphasic", "freq_hz": 10, "intensity_ua": [60, 300]}
+#     area          forehead brow eye_contour cheek nasolabial jawline chin neck_side, nothing
+#                   else (never the front of the neck, the eyelid, the eyeball or the chest)
+#     side          left | right | centre (centre only for forehead, brow, chin: a centred
+#                   pair on the neck would be the front of the neck). Both probes of a pair are
+#                   always on one side: nothing runs across or through the head.
+#     movement      toward (tighten) | away (loosen) | hold
+#     strokes       3..20: each position at least 3 strokes, rising in intensity
+#     stroke_s      2..60 s per stroke (a stroke holds at least one period of freq_hz)
+#     shape         biphasic | monophasic | wave
+#     freq_hz       0.3..1000
+#     intensity_ua  [min, max] integers, 10 <= min < max (the app rises stroke by stroke from
+#                   min toward the client's level; never above the caps)
+#     probe         optional override of the program's probe
+#     polarity      monophasic only, required: pos_first | neg_first (the polarity still
+#                   alternates at least every alt_s seconds, DESIGN 3)
+#     alt_s         monophasic only, optional: 1..10 (default 10)
+#     ramp_s, hold_s  wave only, optional: envelope rise/fall 0.5..10 s (default 2), hold at
+#                   the top 0..30 s (default 1); a stroke holds at least one envelope cycle
+#
+# Rules (a broken rule rejects the whole file; other programs stay usable). Every message reads
+#   "<file>: step <n> (<area> <side>): rule <tag>: <detail>"   or   "<file>: rule <tag>: <detail>"
+# with the tags json, type, key, missing, format, id, name, purpose, probe, steps, area, side,
+# movement, strokes, stroke_s, freq, period, shape, polarity, wave, intensity, rising, eye_probe,
+# eye_cap, density, waveform, twin, total.
+#   - density: max intensity <= min(2 mA/cm2 x the probe's contact area, 1000 uA ceiling). The
+#     cap is applied to the peak (r.m.s. <= peak for every shape the engine plays, so it is never
+#     looser than the r.m.s. rule). Probe areas are a parameter (a board's probe_area_mm2);
+#     defaults disk 100, globe 50, qtip 7 mm2 -> 1000 (2000 capped), 1000, 140 uA.
+#   - eye: eye_contour steps on globe or qtip only, max <= 200 uA (and the probe's cap).
+#   - twin: every left step has an identical right step (all fields but side) and vice versa.
+#   - total: the sum of strokes x stroke_s is 60 s .. 30 min.
+#   - waveform: the step's waveform at its max intensity must build in waveforms.plan.
+#
+# RAM: Library keeps the ids and names only; load(id) reads and validates one file.
+import json
+import os
+
+try:
+    from waveforms import plan as _plan
+except ImportError:  # pragma: no cover - the waveform engine is part of every image
+    _plan = None
+
+FORMAT = 1
+AREAS = (
+    "forehead",
+    "brow",
+    "eye_contour",
+    "cheek",
+    "nasolabial",
+    "jawline",
+    "chin",
+    "neck_side",
+)
+CENTRE_AREAS = ("forehead", "brow", "chin")
+EYE_AREAS = ("eye_contour",)
+SIDES = ("left", "right", "centre")
+MOVEMENTS = ("toward", "away", "hold")
+SHAPES = ("biphasic", "monophasic", "wave")
+PROBES = ("disk", "globe", "qtip")
+POLARITIES = ("pos_first", "neg_first")
+
+PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+DENSITY_UA_PER_MM2 = 20  # 2 mA/cm2 = 2000 uA / 100 mm2
+CEILING_UA = 1000
+EYE_CAP_UA = 200
+MIN_UA = 10
+
+STROKES_MIN = 3
+STROKES_MAX = 20
+STROKE_S_MIN = 2
+STROKE_S_MAX = 60
+FREQ_MIN_HZ = 0.3
+FREQ_MAX_HZ = 1000
+ALT_S_MAX = 10
+RAMP_S_MIN = 0.5
+RAMP_S_MAX = 10
+HOLD_S_MAX = 30
+TOTAL_MIN_S = 60
+TOTAL_MAX_S = 1800  # 30 min (DESIGN 4.9)
+STEPS_MAX = 64
+NAME_MAX = 16
+PURPOSE_MAX = 120
+ID_MAX = 16
+
+# the shipped presets, in the order MODE cycles through them
+PRESETS = ("lift", "rejuvenate", "eye", "tone", "pores", "relax")
+
+_PROGRAM_KEYS = ("format", "id", "name", "purpose", "probe", "steps")
+_STEP_KEYS = ("area", "side", "movement", "strokes", "stroke_s", "shape", "freq_hz")
+_STEP_KEYS += ("intensity_ua",)
+_STEP_OPTIONAL = ("probe", "polarity", "alt_s", "ramp_s", "hold_s")
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _join(d, name):
+    if not d:
+        return name
+    if d.endswith("/"):
+        return d + name
+    return d + "/" + name
+
+
+def _dirname(path):
+    i = path.rfind("/")
+    if i < 0:
+        return ""
+    return path[:i] if i > 0 else "/"
+
+
+def shipped_dir():
+    """Folder of the shipped presets: beside this module (firmware/presets), or /firmware/presets
+    when the module is frozen into the image (no file path)."""
+    f = globals().get("__file__")
+    if isinstance(f, str) and "/" in f and not f.startswith(".frozen"):
+        return _join(_dirname(f), "presets")
+    return "/firmware/presets"
+
+
+def default_dirs(root="/"):
+    """(shipped, custom): the presets folder and <root>/programs."""
+    return (shipped_dir(), _join(root, "programs"))
+
+
+def _is_num(v):
+    return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def probe_cap_ua(probe, areas=None):
+    """Current-density cap of a probe type: 2 mA/cm2 x contact area, never above 1000 uA."""
+    table = PROBE_AREA_MM2 if areas is None else areas
+    mm2 = table.get(probe) if isinstance(table, dict) else None
+    if not _is_int(mm2) or mm2 <= 0:
+        raise ValueError("probe %r: no contact area" % (probe,))
+    cap = DENSITY_UA_PER_MM2 * mm2
+    return CEILING_UA if cap > CEILING_UA else cap
+
+
+class _Checker:
+    """Raises ValueError("<file>: [step n (area side): ]rule <tag>: <detail>")."""
+
+    def __init__(self, fname):
+        self.fname = fname
+        self.where = ""
+
+    def fail(self, rule, detail):
+        raise ValueError("%s: %srule %s: %s" % (self.fname, self.where, rule, detail))
+
+    def need(self, cond, rule, detail):
+        if not cond:
+            self.fail(rule, detail)
+
+
+def step_ms(step):
+    """Duration of one step in ms (strokes x stroke_s)."""
+    return step["strokes"] * int(step["stroke_s"] * 1000 + 0.5)
+
+
+def total_ms(prog):
+    t = 0
+    for s in prog["steps"]:
+        t += step_ms(s)
+    return t
+
+
+def _signature(step, probe):
+    # everything but the side; the effective probe (override or the program's)
+    items = []
+    for k in sorted(step):
+        if k == "side" or k == "probe":
+            continue
+        v = step[k]
+        if isinstance(v, list):
+            v = tuple(v)
+        items.append((k, v))
+    items.append(("probe", probe))
+    return tuple(items)
+
+
+def _check_keys(c, obj, required, optional):
+    for k in obj:
+        if k not in required and k not in optional:
+            c.fail("key", "unknown key %r" % (k,))
+    for k in required:
+        if k not in obj:
+            c.fail("missing", "key %r missing" % (k,))
+
+
+def _check_step(c, st, prog_probe, areas):
+    c.need(isinstance(st, dict), "type", "a step must be an object")
+    _check_keys(c, st, _STEP_KEYS, _STEP_OPTIONAL)
+    area = st["area"]
+    side = st["side"]
+    c.need(isinstance(area, str), "type", "area must be a string")
+    c.need(isinstance(side, str), "type", "side must be a string")
+    c.where = c.where[:-2] + " (%s %s): " % (area, side)
+    c.need(area in AREAS, "area", "%r is not an allowed area (%s)" % (area, " ".join(AREAS)))
+    c.need(side in SIDES, "side", "%r is not left, right or centre" % (side,))
+    if side == "centre":
+        c.need(
+            area in CENTRE_AREAS,
+            "side",
+            "%s has no centre position (centre only on %s)" % (area, ", ".join(CENTRE_AREAS)),
+        )
+    mv = st["movement"]
+    c.need(isinstance(mv, str), "type", "movement must be a string")
+    c.need(mv in MOVEMENTS, "movement", "%r is not toward, away or hold" % (mv,))
+    probe = st.get("probe", prog_probe)
+    c.need(isinstance(probe, str), "type", "probe must be a string")
+    c.need(probe in PROBES, "probe", "%r is not disk, globe or qtip" % (probe,))
+
+    n = st["strokes"]
+    c.need(_is_int(n), "type", "strokes must be an integer")
+    c.need(
+        STROKES_MIN <= n <= STROKES_MAX,
+        "strokes",
+        "%d strokes; each position needs %d..%d" % (n, STROKES_MIN, STROKES_MAX),
+    )
+    ss = st["stroke_s"]
+    c.need(_is_num(ss), "type", "stroke_s must be a number")
+    c.need(
+        STROKE_S_MIN <= ss <= STROKE_S_MAX,
+        "stroke_s",
+        "%s s outside %d..%d s" % (ss, STROKE_S_MIN, STROKE_S_MAX),
+    )
+    f = st["freq_hz"]
+    c.need(_is_num(f), "type", "freq_hz must be a number")
+    c.need(FREQ_MIN_HZ <= f <= FREQ_MAX_HZ, "freq", "%s Hz outside 0.3..1000 Hz" % (f,))
+    c.need(ss * f >= 1, "period", "a %s s stroke is shorter than one period at %s Hz" % (ss, f))
+
+    shape = st["shape"]
+    c.need(isinstance(shape, str), "type", "shape must be a string")
+    c.need(shape in SHAPES, "shape", "%r is not biphasic, monophasic or wave" % (shape,))
+    if shape == "monophasic":
+        pol = st.get("polarity")
+        c.need(pol is not None, "polarity", "a monophasic step needs polarity")
+        c.need(pol in POLARITIES, "polarity", "%r is not pos_first or neg_first" % (pol,))
+        alt = st.get("alt_s", ALT_S_MAX)
+        c.need(_is_int(alt), "type", "alt_s must be an integer")
+        c.need(1 <= alt <= ALT_S_MAX, "polarity", "alt_s %s outside 1..10 s" % (alt,))
+    else:
+        for k in ("polarity", "alt_s"):
+            c.need(k not in st, "polarity", "%s only for monophasic steps" % k)
+    if shape == "wave":
+        ramp = st.get("ramp_s", 2)
+        hold = st.get("hold_s", 1)
+        c.need(_is_num(ramp) and _is_num(hold), "type", "ramp_s and hold_s must be numbers")
+        c.need(RAMP_S_MIN <= ramp <= RAMP_S_MAX, "wave", "ramp_s %s outside 0.5..10 s" % ramp)
+        c.need(0 <= hold <= HOLD_S_MAX, "wave", "hold_s %s outside 0..30 s" % hold)
+        c.need(
+            2 * ramp + hold <= ss,
+            "wave",
+            "a %s s stroke is shorter than one envelope (2 x %s + %s s)" % (ss, ramp, hold),
+        )
+    else:
+        for k in ("ramp_s", "hold_s"):
+            c.need(k not in st, "wave", "%s only for wave steps" % k)
+
+    rng = st["intensity_ua"]
+    c.need(
+        isinstance(rng, list) and len(rng) == 2 and _is_int(rng[0]) and _is_int(rng[1]),
+        "type",
+        "intensity_ua must be [min, max] integers (uA)",
+    )
+    lo, hi = rng
+    c.need(lo >= MIN_UA, "intensity", "min %d uA below %d uA" % (lo, MIN_UA))
+    c.need(
+        lo < hi,
+        "rising",
+        "intensity min %d must be below max %d: the strokes rise in intensity" % (lo, hi),
+    )
+    if area in EYE_AREAS:
+        c.need(
+            probe == "globe" or probe == "qtip",
+            "eye_probe",
+            "eye steps use a globe or qtip probe, not %s" % probe,
+        )
+        c.need(hi <= EYE_CAP_UA, "eye_cap", "max %d uA above the 200 uA eye cap" % hi)
+    try:
+        cap = probe_cap_ua(probe, areas)
+    except ValueError as e:
+        c.fail("probe", str(e))
+    c.need(
+        hi <= cap,
+        "density",
+        "max %d uA above the %d uA cap of the %s probe (2 mA/cm2, ceiling 1000 uA)"
+        % (hi, cap, probe),
+    )
+    if _plan is not None:
+        _check_plan(c, st, shape, f, hi, cap)
+    return probe
+
+
+_PLAN = [None]
+
+
+def _check_plan(c, st, shape, f, hi, cap):
+    """The engine must accept the step's waveform (e.g. monophasic balance at that frequency)."""
+    p = _PLAN[0]
+    if p is None:
+        p = _PLAN[0] = _plan.Plan()
+    code = _plan.MONOPHASIC if shape == "monophasic" else _plan.BIPHASIC
+    kw = {}
+    if shape == "monophasic":
+        kw["alt_ms"] = st.get("alt_s", ALT_S_MAX) * 1000
+    try:
+        _plan.build(p, code, freq_mhz(f), hi, cap, **kw)
+    except ValueError as e:
+        c.fail("waveform", str(e))
+
+
+def freq_mhz(f):
+    """freq_hz (int or float) -> integer mHz, as the engine takes it."""
+    return int(f * 1000 + 0.5)
+
+
+def validate(prog, fname="<program>", areas=None, expect_id=None):
+    """Check a parsed program against every rule; raise ValueError naming file, step and rule.
+    Returns the total duration in ms."""
+    c = _Checker(fname)
+    c.need(isinstance(prog, dict), "type", "a program must be a JSON object")
+    _check_keys(c, prog, _PROGRAM_KEYS, ())
+    c.need(prog["format"] == FORMAT and _is_int(prog["format"]), "format", "format must be 1")
+    pid = prog["id"]
+    c.need(isinstance(pid, str), "type", "id must be a string")
+    c.need(1 <= len(pid) <= ID_MAX, "id", "id %r must be 1..16 characters" % (pid,))
+    for ch in pid:
+        c.need(ch in _ID_CHARS, "id", "id %r: only a-z, 0-9 and _" % (pid,))
+    if expect_id is not None:
+        c.need(pid == expect_id, "id", "id %r does not match the file name" % (pid,))
+    name = prog["name"]
+    c.need(isinstance(name, str), "type", "name must be a string")
+    c.need(1 <= len(name) <= NAME_MAX, "name", "name must be 1..16 characters")
+    pur = prog["purpose"]
+    c.need(isinstance(pur, str), "type", "purpose must be a string")
+    c.need(1 <= len(pur) <= PURPOSE_MAX, "purpose", "purpose must be 1..120 characters")
+    probe = prog["probe"]
+    c.need(isinstance(probe, str), "type", "probe must be a string")
+    c.need(probe in PROBES, "probe", "%r is not disk, globe or qtip" % (probe,))
+    steps = prog["steps"]
+    c.need(isinstance(steps, list), "type", "steps must be a list")
+    c.need(1 <= len(steps) <= STEPS_MAX, "steps", "1..%d steps" % STEPS_MAX)
+
+    sigs = {}  # signature -> [left count, right count, first step index]
+    total = 0
+    for i in range(len(steps)):
+        st = steps[i]
+        c.where = "step %d: " % (i + 1)
+        eff = _check_step(c, st, probe, areas)
+        total += step_ms(st)
+        side = st["side"]
+        if side != "centre":
+            sig = _signature(st, eff)
+            e = sigs.get(sig)
+            if e is None:
+                e = sigs[sig] = [0, 0, i]
+            e[0 if side == "left" else 1] += 1
+    c.where = ""
+    for sig in sigs:
+        e = sigs[sig]
+        if e[0] != e[1]:
+            st = steps[e[2]]
+            has, lacks = ("left", "right") if e[0] > e[1] else ("right", "left")
+            c.where = "step %d (%s %s): " % (e[2] + 1, st["area"], st["side"])
+            c.fail(
+                "twin",
+                "%d left and %d right steps like this one: every %s step needs an identical "
+                "%s twin" % (e[0], e[1], has, lacks),
+            )
+    c.need(
+        TOTAL_MIN_S * 1000 <= total <= TOTAL_MAX_S * 1000,
+        "total",
+        "%d s in total, outside %d..%d s (30 min)" % (total // 1000, TOTAL_MIN_S, TOTAL_MAX_S),
+    )
+    return total
+
+
+def _finish(prog, total):
+    # derived, integer fields the app and the engine use (added after validation)
+    prog["duration_ms"] = total
+    for st in prog["steps"]:
+        if "probe" not in st:
+            st["probe"] = prog["probe"]
+        st["freq_mhz"] = freq_mhz(st["freq_hz"])
+        st["stroke_ms"] = int(st["stroke_s"] * 1000 + 0.5)
+    return prog
+
+
+def parse(text, fname="<program>", areas=None, expect_id=None):
+    """JSON text -> validated program dict (with derived duration_ms, freq_mhz, stroke_ms and
+    each step's effective probe)."""
+    try:
+        prog = json.loads(text)
+    except ValueError as e:
+        raise ValueError("%s: rule json: not valid JSON (%s)" % (fname, e)) from None
+    return _finish(prog, validate(prog, fname, areas, expect_id))
+
+
+def load_file(path, areas=None):
+    """Read, parse and validate one program file (the id must match the file name)."""
+    fname = path[path.rfind("/") + 1 :]
+    with open(path) as f:
+        text = f.read()
+    return parse(text, fname, areas, fname[:-5] if fname.endswith(".json") else None)
+
+
+def _json_names(d):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        if n.endswith(".json") and not n.startswith("."):
+            out.append(n)
+    out.sort()
+    return out
+
+
+class Library:
+    """All program files of the given folders, validated once at start; keeps ids and names.
+
+    dirs: (shipped, custom, ...); the first folder holds the shipped presets. ok is True when
+    every shipped file is valid and at least one program is usable (the self-test's "program
+    files valid"); a broken custom file is reported in errors and left out, nothing else.
+    A custom program cannot take the id of an earlier one (rejected, reported).
+    """
+
+    def __init__(self, dirs=None, areas=None):
+        if dirs is None:
+            dirs = default_dirs("/")
+        self.dirs = tuple(dirs)
+        self.areas = areas
+        self._ids = []
+        self._names = {}
+        self._paths = {}
+        self.durations = {}
+        self.errors = []
+        shipped_ok = True
+        for n, d in enumerate(self.dirs):
+            names = _json_names(d)
+            if n == 0:
+                names = _preset_order(names)
+            for fn in names:
+                path = _join(d, fn)
+                try:
+                    prog = load_file(path, areas)
+                except (OSError, ValueError) as e:
+                    self.errors.append(str(e) if isinstance(e, ValueError) else fn + ": " + str(e))
+                    if n == 0:
+                        shipped_ok = False
+                    continue
+                pid = prog["id"]
+                if pid in self._paths:
+                    self.errors.append(
+                        "%s: rule id: %r already defined by a shipped or earlier "
+                        "program" % (fn, pid)
+                    )
+                    continue
+                self._ids.append(pid)
+                self._names[pid] = prog["name"]
+                self._paths[pid] = path
+                self.durations[pid] = prog["duration_ms"]
+        self.ok = shipped_ok and len(self._ids) > 0
+
+    def ids(self):
+        return list(self._ids)
+
+    def name(self, pid):
+        return self._names.get(pid, pid)
+
+    def path(self, pid):
+        return self._paths.get(pid)
+
+    def load(self, pid):
+        """The validated program dict (read again: a file changed since start is checked
+        again). Raises ValueError for an unknown id or a broken file, OSError when unreadable."""
+        p = self._paths.get(pid)
+        if p is None:
+            raise ValueError("%s: rule id: no such program" % (pid,))
+        return load_file(p, self.areas)
+
+
+def _preset_order(names):
+    out = []
+    for pid in PRESETS:
+        fn = pid + ".json"
+        if fn in names:
+            out.append(fn)
+    for fn in names:
+        if fn not in out:
+            out.append(fn)
+    return out
+
+
+def load_all(dirs=None, areas=None):
+    """Validate every program (tools/deploy.py's self-test). Returns the Library; raises
+    ValueError listing the problems when a shipped preset is broken or nothing is usable."""
+    lib = Library(dirs, areas)
+    if not lib.ok:
+        raise ValueError("programs invalid: " + "; ".join(lib.errors or ["no program found"]))
+    return lib
