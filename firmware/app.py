@@ -4,6 +4,8 @@
 #
 #   off -(long POWER)-> selftest -> idle -(short POWER)-> running <-> paused -> complete -> idle
 #   any -> fault;  long POWER anywhere: output off, log saved, off
+import gc
+
 from micropython import const
 
 from drivers import clock
@@ -15,6 +17,7 @@ from firmware import ui as _ui
 from safety import faults, limits
 from safety import selftest as _selftest
 from safety.supervisor import Supervisor
+from waveforms import envelope as _envelope
 from waveforms import plan as _plan
 from waveforms.player import Player
 
@@ -66,6 +69,7 @@ class App:
         self.error = None  # text of the last software error (shown, logged)
         self.course_note = None
         self.findlevel_result = None
+        self.envelope = None
         self._reset_session()
         self._last_activity = clock.ticks_ms()
         self._state_t0 = self._last_activity
@@ -309,7 +313,12 @@ class App:
         cap = self.supervisor.configure(self.area, probe, self._client_ceiling(probe))
         if self._target > cap:
             self._target = cap
+        # The plan is rebuilt only while the player is stopped; the gap between steps is also
+        # where garbage is collected, so a GC pause never lands inside a phase.
+        self.player.stop()
         _plan.build_step(self.plan, step, cap)
+        self.envelope = _envelope.from_step(step)
+        gc.collect()
         self.player.start(self.plan)
         self.step_on_ms = 0
         self.stroke = -1
@@ -351,7 +360,13 @@ class App:
                 self.player.start(self.plan)
                 sup.restart_ramp()
                 self.ui.cue("resume")
-        request = 0 if paused_by_user else self._stroke_ua() if self.stroke >= 0 else self._lo
+        if paused_by_user:
+            request = 0
+        else:
+            request = self._stroke_ua() if self.stroke >= 0 else self._lo
+            env = self.envelope
+            if env is not None:
+                request = env.level_ua(self.step_on_ms, request)
         allowed = sup.tick(now, request)
         if sup.latched:
             return
@@ -361,12 +376,15 @@ class App:
             return
         if not contact:
             if self.state == RUNNING:
-                self.ui.cue("pause")
+                # Before the first touch the program simply waits; a lifted probe is cued.
+                if self.on_skin_ms:
+                    self.ui.cue("pause")
                 self._set_state(PAUSED)
             self._poor_cued = False
             return
         if self.state == PAUSED:
-            self.ui.cue("resume")
+            if self.on_skin_ms:
+                self.ui.cue("resume")
             self._set_state(RUNNING)
         if sup.poor_contact:
             if not self._poor_cued:

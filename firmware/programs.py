@@ -359,7 +359,7 @@ def validate(prog, fname="<program>", areas=None, expect_id=None):
     c.need(probe in PROBES, "probe", "%r is not disk, globe or qtip" % (probe,))
     steps = prog["steps"]
     c.need(isinstance(steps, list), "type", "steps must be a list")
-    c.need(1 <= len(steps) <= STEPS_MAX, "steps", "1..%d steps" % STEPS_MAX)
+    c.need(1 <= len(steps) <= STEPS_MAX, "steps", "a program has 1..%d steps" % STEPS_MAX)
 
     sigs = {}  # signature -> [left count, right count, first step index]
     total = 0
@@ -376,17 +376,20 @@ def validate(prog, fname="<program>", areas=None, expect_id=None):
                 e = sigs[sig] = [0, 0, i]
             e[0 if side == "left" else 1] += 1
     c.where = ""
+    bad = None  # the unmatched step that comes first (dict order differs between runtimes)
     for sig in sigs:
         e = sigs[sig]
-        if e[0] != e[1]:
-            st = steps[e[2]]
-            has, lacks = ("left", "right") if e[0] > e[1] else ("right", "left")
-            c.where = "step %d (%s %s): " % (e[2] + 1, st["area"], st["side"])
-            c.fail(
-                "twin",
-                "%d left and %d right steps like this one: every %s step needs an identical "
-                "%s twin" % (e[0], e[1], has, lacks),
-            )
+        if e[0] != e[1] and (bad is None or e[2] < bad[2]):
+            bad = e
+    if bad is not None:
+        st = steps[bad[2]]
+        has, lacks = ("left", "right") if bad[0] > bad[1] else ("right", "left")
+        c.where = "step %d (%s %s): " % (bad[2] + 1, st["area"], st["side"])
+        c.fail(
+            "twin",
+            "%d left and %d right steps like this one: every %s step needs an identical "
+            "%s twin" % (bad[0], bad[1], has, lacks),
+        )
     c.need(
         TOTAL_MIN_S * 1000 <= total <= TOTAL_MAX_S * 1000,
         "total",
@@ -407,8 +410,8 @@ def _finish(prog, total):
 
 
 def parse(text, fname="<program>", areas=None, expect_id=None):
-    """JSON text -> validated program dict (with derived duration_ms, freq_mhz, stroke_ms and
-    each step's effective probe)."""
+    """JSON text (str or bytes) -> validated program dict (with derived duration_ms, freq_mhz,
+    stroke_ms and each step's effective probe)."""
     try:
         prog = json.loads(text)
     except ValueError as e:
@@ -419,7 +422,7 @@ def parse(text, fname="<program>", areas=None, expect_id=None):
 def load_file(path, areas=None):
     """Read, parse and validate one program file (the id must match the file name)."""
     fname = path[path.rfind("/") + 1 :]
-    with open(path) as f:
+    with open(path, "rb") as f:  # bytes: invalid UTF-8 is a "json" error, not a crash
         text = f.read()
     return parse(text, fname, areas, fname[:-5] if fname.endswith(".json") else None)
 

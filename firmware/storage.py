@@ -95,10 +95,9 @@ def _replace(src, dst):
     try:
         os.rename(src, dst)
     except OSError:
-        try:
-            os.remove(dst)
-        except OSError:
-            pass
+        if not _exists(dst) or not _exists(src):
+            raise  # not the "target exists" refusal: leave both files alone
+        os.remove(dst)
         os.rename(src, dst)
 
 
@@ -304,7 +303,8 @@ class Settings:
 
 
 def _parse(line):
-    """One log line -> dict, or None when it is not a JSON object."""
+    """One log line (bytes or str) -> dict, or None when it is not a JSON object. Invalid
+    UTF-8 raises UnicodeError, a ValueError on both runtimes."""
     try:
         r = json.loads(line)
     except ValueError:
@@ -334,7 +334,7 @@ class SessionLog:
     def _scan(self, path, repair):
         """Count good and corrupt lines; returns True when the last line is torn."""
         try:
-            f = open(path)
+            f = open(path, "rb")  # bytes: a text read raises on invalid UTF-8 (MicroPython)
         except OSError:
             return False
         torn = False
@@ -345,7 +345,7 @@ class SessionLog:
                 if not line:
                     break
                 r = _parse(line)
-                if repair and not line.endswith("\n"):
+                if repair and not line.endswith(b"\n"):
                     # the last line has no newline: a power cut during its write. A complete
                     # record just gets its newline back; a fragment is dropped.
                     torn = True
@@ -378,13 +378,13 @@ class SessionLog:
         """log.jsonl without its torn last line (and without corrupt lines): the good lines go to
         .tmp, which is renamed over log.jsonl."""
         try:
-            with open(self.path) as src, open(self.tmp, "w") as dst:
+            with open(self.path, "rb") as src, open(self.tmp, "wb") as dst:
                 while True:
                     line = src.readline()
                     if not line:
                         break
                     if _parse(line) is not None:
-                        dst.write(line if line.endswith("\n") else line + "\n")
+                        dst.write(line if line.endswith(b"\n") else line + b"\n")
                 dst.flush()
             _replace(self.tmp, self.path)
             _sync()
@@ -465,7 +465,7 @@ class SessionLog:
         """Every good record, oldest first (archive, log, then pending in RAM): a generator."""
         for path in (self.old, self.path):
             try:
-                f = open(path)
+                f = open(path, "rb")
             except OSError:
                 continue
             try:
@@ -473,7 +473,7 @@ class SessionLog:
                     line = f.readline()
                     if not line:
                         break
-                    if not line.endswith("\n"):
+                    if not line.endswith(b"\n"):
                         continue  # a fragment of a failed write: never a record
                     r = _parse(line)
                     if r is not None and (not sessions_only or "program" in r):

@@ -369,3 +369,60 @@ def test_watchdog_boot_fault_only_for_wdt_reset():
 
     for cause in (machine.PWRON_RESET, machine.HARD_RESET, machine.SOFT_RESET):
         assert not Rig(reset_cause=cause).sup.latched
+
+
+def test_sense_stuck_at_a_plausible_value_latches():
+    # A current ADC frozen at a mid value that over-current and mismatch both accept for a
+    # while: the raw value does not follow two level changes of >= 50 uA.
+    rig = running_rig(request=400, mode="pro", ms=2500)  # ~ 200 uA and rising
+    import machine
+
+    sense = rig.hw.sense
+    frozen_i = sense.raw_i
+    machine.world.adc[rig.board.PINS["SENSE_I"]] = frozen_i  # no noise either: truly frozen
+    for _ in range(40):
+        rig.run_ms(100)
+        if rig.sup.latched:
+            break
+    assert rig.sup.latched
+    assert rig.sup.fault == faults.SENSE_STUCK, rig.sup.fault
+    assert rig.out_en() == 0
+
+
+def test_periodic_checks_run_from_the_first_tick_near_the_wrap():
+    # Counters start at 0; just before the ms tick wrap, "now - 0" is negative: still due.
+    rig = running_rig(ms=400, start_us=((1 << 30) - 300) * 1000)
+    rig.model.set_fault("i2c_error", True)
+    rig.run_ms(sv.BUS_CHECK_MS + 4)
+    assert rig.sup.latched and rig.sup.fault == faults.DAC
+
+
+def test_app_exception_from_the_dac_bus_is_reported_as_dac():
+    rig = running_rig()
+    rig.model.set_fault("i2c_error", True)
+    with pytest.raises(OSError):
+        rig.hw.stage.set_ua(100)  # the app's own call hits the dead bus
+    rig.sup.trip(faults.SOFTWARE)  # what the app's exception handler does
+    assert rig.sup.fault == faults.DAC
+    assert rig.out_en() == 0
+
+
+def test_sense_stuck_high_found_while_idle():
+    rig = Rig()
+    rig.run_ms(100)
+    assert not rig.sup.latched
+    rig.model.set_fault("sense_stuck_high", True)
+    rig.run_ms(2 * sv.IDLE_CHECK_MS + 4)
+    assert rig.sup.latched and rig.sup.fault == faults.SENSE_STUCK
+    assert rig.sup.probes == 0 and rig.out_en() == 0
+
+
+def test_current_with_out_en_low_is_a_sense_fault():
+    import machine
+
+    rig = Rig()
+    rig.run_ms(100)
+    # the current ADC reads ~100 uA with the output off (offset drift, a broken amplifier)
+    machine.world.adc[rig.board.PINS["SENSE_I"]] = 100 * 65535 // rig.board.SENSE_UA_FS
+    rig.run_ms(3 * sv.IDLE_CHECK_MS + 4)
+    assert rig.sup.latched and rig.sup.fault == faults.SENSE_STUCK

@@ -73,7 +73,7 @@ BAD = [
     ({"duration_ms": 1000, "events": [{"press": "power"}]}, "events[0]: missing 't_ms'"),
     ({"duration_ms": 1000, "events": [{"t_ms": 2000, "press": "power"}]}, "must be <= 1000"),
     ({"duration_ms": 1000, "events": [{"t_ms": 0}]}, "no action"),
-    ({"duration_ms": 1000, "events": [{"t_ms": 0, "press": "pwr"}]}, "unknown button \"pwr\""),
+    ({"duration_ms": 1000, "events": [{"t_ms": 0, "press": "pwr"}]}, 'unknown button "pwr"'),
     (
         {"duration_ms": 1000, "events": [{"t_ms": 0, "press": "mode", "hold_ms": -5}]},
         "'hold_ms' must be >= 1",
@@ -252,8 +252,18 @@ def test_speed_paces_real_time_and_shows_status(tmp_path, capfd):
     p = tmp_path / "s.json"
     p.write_text(json.dumps({"duration_ms": 3000, "events": start_events()[:1]}))
     t0 = time.perf_counter()
-    rc = cli.main(["--scenario", str(p), "--out", str(tmp_path / "o"), "--speed", "20",
-                   "--no-png", "--no-vcd"])
+    rc = cli.main(
+        [
+            "--scenario",
+            str(p),
+            "--out",
+            str(tmp_path / "o"),
+            "--speed",
+            "20",
+            "--no-png",
+            "--no-vcd",
+        ]
+    )
     wall = time.perf_counter() - t0
     out, err = capfd.readouterr()
     assert rc == 0
@@ -308,13 +318,21 @@ def test_contact_chatter_pauses_and_soft_starts(tmp_path):
 
 
 def test_course_of_sessions_keeps_the_log(tmp_path):
-    """Three sessions days apart with short programs cut by the scenario: the device's
-    filesystem (settings, session log) survives between sessions."""
+    """Three sessions days apart, each switched off by the client (long POWER) after a few
+    seconds of treatment: the device's filesystem (settings, session log) survives between
+    sessions and the board's clock says which day it is."""
     sess = []
     for day in (0, 2, 9):
-        sess.append({"day": day, "duration_ms": 9000, "events": start_events()})
+        ev = start_events() + [{"t_ms": 7000, "press": "power", "hold_ms": 1500}]
+        sess.append({"day": day, "duration_ms": 9000, "events": ev})
     summ, tr, out = run(tmp_path, {"program": "lift", "sessions": sess})
     assert [s["day"] for s in summ["sessions"]] == [0, 2, 9]
+    assert [s["final_state"] for s in summ["sessions"]] == ["off"] * 3
     assert tr.t[-1] >= 9 * 86400 * 10**6
-    assert os.path.isdir(os.path.join(out, "device_fs"))
     assert summ["simulated_s"] == pytest.approx(27.0, abs=0.1)
+    with open(os.path.join(out, "device_fs", "log.jsonl")) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    sessions = [r for r in recs if r.get("program") == "lift"]
+    assert len(sessions) == 3
+    days = [(r["rtc"] - sessions[0]["rtc"]) // 86400 for r in sessions]
+    assert days == [0, 2, 9]

@@ -1,12 +1,14 @@
 # Power-on self-test (DESIGN 4.8). Runs before the control loop with the output off and leaves
-# it off. Every current it drives is a contact-probe-sized pulse (20 uA or less for a few
-# hundred us), so it is harmless even when the client already holds the probes on the skin.
+# it off. Every current it asks for is a contact-probe-sized pulse (20 uA or less for a few
+# hundred us), harmless even when the client already holds the probes on the skin. (A broken
+# board can do more in that window: a DAC stuck high drives up to 1.1 mA for the 200 us of the
+# dac_zero check, which is how it is found.)
 #
 #   run(hw, programs_ok) -> (ok, report_lines, fault_code)
 #
 # Checks, in order (a DAC bus error anywhere fails with DAC):
 #   sense_idle   output off: current and voltage sense read ~0 and are not pegged
-#   out_en_off   DAC at 100 uA and bridge closed but OUT_EN low: still no current, no voltage
+#   out_en_off   DAC at 20 uA and bridge closed but OUT_EN low: still no current, no voltage
 #                (the output switch really opens)
 #   dac_zero     OUT_EN on, DAC at zero: no current, no electrode voltage (a DAC stuck high
 #                shows as the rail even into no load)
@@ -23,7 +25,6 @@ from safety import faults
 ZERO_TOL_UA = const(10)
 ZERO_TOL_MV = const(200)
 RAW_PEGGED = const(65000)
-OFF_TEST_UA = const(100)
 SETTLE_US = const(200)
 SHORT_OHM = const(500)
 
@@ -92,7 +93,7 @@ def _hardware(hw, lines):
         code = faults.SENSE_STUCK
 
     # OUT_EN stays low; DAC and bridge set as if driving
-    stage.set_ua(OFF_TEST_UA)
+    stage.set_ua(_c.PROBE_UA)
     stage.set_polarity(1)
     ua, mv, ri, rv = _read(hw)
     stage.off()

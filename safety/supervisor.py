@@ -9,8 +9,8 @@
 #   OVERCURRENT     measured > commanded + 20 % + 20 uA on 2 consecutive samples (1 during a
 #                   contact probe), or measured > ceiling once
 #   SENSE_STUCK     current ADC pegged at full scale (the stage cannot drive that much), current
-#                   read with OUT_EN off (2 samples), or the ADC raw value unchanged across three
-#                   DAC changes of >= 50 uA while in contact
+#                   read with OUT_EN off (2 samples), or the ADC raw value unchanged across two
+#                   level changes of >= 50 uA while in contact
 #   SENSE_MISMATCH  a level is driven, the electrode voltage is below the rail, yet less than
 #                   50 % of it reads, for 500 ms (at the rail it is poor contact, not a fault)
 #   SHORT           load impedance < 500 Ohm on 2 consecutive samples
@@ -35,7 +35,7 @@ OFF_TOL_UA = const(10)  # current that may read with OUT_EN off (offset, noise)
 OFF_COUNT = const(2)
 RAW_PEGGED = const(65000)  # ADC counts: the stage cannot drive a current that reads this high
 STUCK_DELTA_UA = const(50)
-STUCK_COUNT = const(3)
+STUCK_COUNT = const(2)
 BAT_PERIOD_MS = const(100)
 BAT_COUNT = const(3)
 SLEW_NA_PER_MS = const(100)  # 100 uA/s = 100 nA/ms
@@ -47,6 +47,14 @@ CAP_GRACE_MS = const(4000)
 WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
 BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
+IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
+
+
+def _recent(clk, now_ms, t0_ms, period_ms):
+    """t0 lies within the last period_ms (a t0 'in the future', e.g. the initial 0 just before
+    the tick wrap, is not recent: the periodic check is due)."""
+    d = clk.ticks_diff(now_ms, t0_ms)
+    return 0 <= d < period_ms
 
 
 class Supervisor:
@@ -97,8 +105,10 @@ class Supervisor:
         # bytecodes, never inside a bus transfer; boards with hard timer IRQs use no I2C DAC).
         dac = self.dac
         self._bus_check = hasattr(dac, "i2c") and hasattr(dac, "addr")
+        self._dac_flag = hasattr(dac, "error")
         self._bus_buf = bytearray(1)
         self._bus_t0 = 0
+        self._idle_t0 = 0
         self._reset_checks(0)
         self._allowed_na = 0
         self._last_us = 0
@@ -201,10 +211,10 @@ class Supervisor:
                 self._feed()
             return 0
         stage = self.stage
-        if stage.dac_error or self.dac.error:
+        if stage.dac_error or (self._dac_flag and self.dac.error):
             self._latch(faults.DAC, now_ms)
             return 0
-        if self._bus_check and self.clock.ticks_diff(now_ms, self._bus_t0) >= BUS_CHECK_MS:
+        if self._bus_check and not _recent(self.clock, now_ms, self._bus_t0, BUS_CHECK_MS):
             # An I2C DAC that stopped answering is found even while its code does not change.
             self._bus_t0 = now_ms
             try:
@@ -235,7 +245,16 @@ class Supervisor:
             self.det.reset()
             self.contact = False
             self.impedance_ohm = None
-        if level >= 0:
+        if level < 0 and not _recent(self.clock, now_ms, self._idle_t0, IDLE_CHECK_MS):
+            # Output off: the sense must read no current (a pegged ADC or a current with
+            # OUT_EN low is SENSE_STUCK)
+            self._idle_t0 = now_ms
+            self.sense.read()
+            if self._check_sample(now_ms, 0, False, False):
+                return 0
+        if level < 0:
+            self.measured_ua = 0  # nothing drives: nothing flows
+        else:
             self.measured_ua = self.sense.ua
             if self._check_sample(now_ms, level, stage.enabled or probing, probing):
                 return 0
@@ -364,10 +383,15 @@ class Supervisor:
         else:
             self._mm_active = False
         self.poor_contact = det.contact and det.at_rail
-        # stuck sense: the ADC does not move while the DAC level moves by >= 50 uA in contact
+        # stuck sense: the ADC raw value has not moved while the level moved by >= 50 uA (from
+        # a reference sample, so a slow ramp counts too), in contact, below the rail
         raw = sense.raw_i
         if det.contact and not det.at_rail and not probing:
-            if self._stuck_have:
+            if not self._stuck_have:
+                self._stuck_have = True
+                self._stuck_level = level
+                self._stuck_raw = raw
+            else:
                 d = level - self._stuck_level
                 if d < 0:
                     d = -d
@@ -378,9 +402,8 @@ class Supervisor:
                             return self._latch(faults.SENSE_STUCK, now_ms)
                     else:
                         self._stuck_n = 0
-            self._stuck_have = True
-            self._stuck_level = level
-            self._stuck_raw = raw
+                    self._stuck_level = level
+                    self._stuck_raw = raw
         else:
             self._stuck_have = False
         return False
@@ -417,6 +440,10 @@ class Supervisor:
         """Latch a fault from outside (app exception handler, self-test, program loader)."""
         if now_ms is None:
             now_ms = self.clock.ticks_ms()
+        if code == faults.SOFTWARE and (
+            self.stage.dac_error or (self._dac_flag and self.dac.error)
+        ):
+            code = faults.DAC  # the exception came from the DAC's bus: say so
         self._latch(code, now_ms)
 
     def _latch(self, code, now_ms):
@@ -436,6 +463,8 @@ class Supervisor:
             self.trips += 1
         self._allowed_na = 0
         self.allowed_ua = 0
+        self.measured_ua = 0
+        self._resume_plan = None
         self.contact = False
         self.poor_contact = False
         self.det.reset()
@@ -488,7 +517,8 @@ class Supervisor:
         stage = self.stage
         sense = self.sense
         stage.dac_error = False
-        self.dac.error = False
+        if self._dac_flag:
+            self.dac.error = False
         stage.off()
         if stage.dac_error:
             return False

@@ -103,7 +103,8 @@ def tick_micropython(b: Bench) -> None:
     )
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if rc != 0 or line is None:
-        raise RuntimeError("VM bench failed (exit %d): %s" % (rc, (err or out).strip()[-300:]))
+        last = (err or out).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError("VM bench failed (exit %d): %s" % (rc, last[0]))
     res = json.loads(line[6:])
     src = "MicroPython VM (webassembly, %s)" % ("mpy" if mpy else "py sources")
     b.put(res, src)
@@ -113,7 +114,22 @@ def tick_micropython(b: Bench) -> None:
             "figures not measured" % res.get("state")
         )
     elif "empty_loop_us" in res:
-        b.note("MicroPython: empty for-range iteration %.3f us" % res["empty_loop_us"])
+        b.note(
+            "MicroPython: empty for-range iteration %.3f us; %s of %s ticks allocated "
+            "(largest %s bytes)"
+            % (
+                res["empty_loop_us"],
+                res.get("alloc_ticks"),
+                res.get("ticks"),
+                res.get("alloc_max_bytes"),
+            )
+        )
+    if "ram_before_firmware_bytes" in res:
+        b.note(
+            "ram_after_boot_bytes: gc.mem_alloc() after gc.collect() with the App built, %s; "
+            "%d bytes of it were in use before the firmware was imported (script, vhw fakes)"
+            % ("from .mpy" if mpy else "from .py sources", res["ram_before_firmware_bytes"])
+        )
 
 
 # ---- CPython ----

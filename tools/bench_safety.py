@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from safety import faults  # noqa: E402 (no device imports: safe before the fakes)
+
 TICK_MS = 2  # the app's control tick (500 Hz)
 
 
@@ -112,16 +114,22 @@ class Rig:
         allowed = sup.tick(now, self.request)
         self.ticks += 1
         self.allowed_log.append((t_start, allowed, sup._allowed_na))
-        if not self.manage_player:
-            if player.playing:
+        try:
+            if not self.manage_player:
+                if player.playing:
+                    player.set_amplitude(allowed)
+            elif self.running and sup.contact and not sup.latched:
+                if not player.playing:
+                    sup.restart_ramp()
+                    player.start(self.plan, 0)
                 player.set_amplitude(allowed)
-        elif self.running and sup.contact and not sup.latched:
-            if not player.playing:
-                sup.restart_ramp()
-                player.start(self.plan, 0)
-            player.set_amplitude(allowed)
-        elif player.playing:
+            elif player.playing:
+                player.stop()
+        except Exception as e:  # noqa: BLE001 - what the app's crash() does: off, then latch
+            self.exceptions.append(e)
+            self.hw.stage.off()
             player.stop()
+            sup.trip(faults.SOFTWARE)
         return allowed
 
     def run_ms(self, ms):

@@ -63,18 +63,31 @@ class Envelope:
 
 
 def from_step(step):
-    """The Envelope of a program step: a "wave" step's "envelope" object {"rise_ms", "hold_ms",
-    "fall_ms", "rest_ms", "floor_pm"} (defaults: 2000, 1000, 2000, 0, 200); None for the other
-    shapes. Raises ValueError("field: reason")."""
+    """The Envelope of a program step; None for shapes other than "wave". A program file gives
+    "ramp_s" (rise and fall, seconds) and "hold_s" (firmware/programs.py); an "envelope" object
+    {"rise_ms", "hold_ms", "fall_ms", "rest_ms", "floor_pm"} sets every part (defaults: 2000,
+    1000, 2000, 0, 200). Raises ValueError("field: reason")."""
     if step.get("shape") != "wave":
         return None
     e = step.get("envelope") or {}
     if not isinstance(e, dict):
         raise ValueError("envelope: an object expected")
+    rise = e.get("rise_ms", 2000)
+    hold = e.get("hold_ms", 1000)
+    if "ramp_s" in step:
+        rise = _s_to_ms("ramp_s", step["ramp_s"])
+    if "hold_s" in step:
+        hold = _s_to_ms("hold_s", step["hold_s"])
     return Envelope(
-        e.get("rise_ms", 2000),
-        e.get("hold_ms", 1000),
-        e.get("fall_ms", 2000),
+        rise,
+        hold,
+        e.get("fall_ms", rise),
         e.get("rest_ms", 0),
         e.get("floor_pm", 200),
     )
+
+
+def _s_to_ms(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        raise ValueError(name + ": not a number")
+    return int(v * 1000 + 0.5)

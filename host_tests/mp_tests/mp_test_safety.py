@@ -1,6 +1,6 @@
 # The supervisor on the real MicroPython VM: the same decisions as CPython on a fixed scenario
 # (safety_scenario.EXPECTED), and a control tick that allocates nothing under heap_lock in the
-# running, no-contact (probing) and latched states.
+# running, no-contact (probing), idle and latched states, and while latching a fault.
 import mptest
 import safety_scenario
 from mptest import check, check_eq, no_alloc, test
@@ -68,6 +68,14 @@ def tick_allocates_nothing():
         vc.sleep_us(2000)
     check("Supervisor.tick while probing allocates nothing", ok)
     check("probes were driven", sup.probes > probes)
+
+    # idle: the app asks for nothing (no probes; the sense is still read for the off checks)
+    idle = lambda: sup.tick(clock.ticks_ms(), 0)  # noqa: E731
+    ok = True
+    for _ in range(30):
+        ok = no_alloc(idle) and ok
+        vc.sleep_us(2000)
+    check("Supervisor.tick while idle allocates nothing", ok)
 
     # latched
     sup.trip("SOFTWARE")

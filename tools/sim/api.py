@@ -42,10 +42,12 @@ def scenario_path(name: str) -> str:
 
 
 def program_ids() -> list[str] | None:
-    d = os.path.join(ROOT, "firmware", "programs")
+    """The shipped program ids (firmware/presets/*.json), None when there are none."""
+    d = os.path.join(ROOT, "firmware", "presets")
     if not os.path.isdir(d):
         return None
-    return sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
+    ids = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
+    return ids or None
 
 
 def clean(out: str) -> None:

@@ -20,6 +20,9 @@ import json
 COLUMNS = "t_us,commanded_ua,measured_ua,contact,impedance_ohm,state,program,step,fault"
 US_PER_DAY = 86400 * 1000000
 STALL_STEP_US = 1000
+# The board's RTC at trace time 0: Monday 2026-01-05 09:00 UTC (Unix seconds), so that the
+# session log and the course see calendar days passing between sessions.
+RTC_START_S = 1767603600
 _BUTTON_PINS = {
     "power": "BTN_POWER",
     "mode": "BTN_MODE",
@@ -169,6 +172,7 @@ class Session:
         self.stopped = False
         self.steps_completed = 0
         self.program_completed = False
+        self.course_at_start = None  # the course line shown when the first program started
 
     # -- time --
     def now(self):
@@ -206,6 +210,12 @@ class Session:
             self.trace.signal(self.t0 + self.now(), self.sig_pins[pid], w.level(pid))
         self.trace.signal(self.t0 + self.now(), "dac_code", 0)
         w.listeners.append(self._on_write)
+        try:
+            from firmware import storage
+
+            storage.set_rtc_source(self._rtc)
+        except (ImportError, AttributeError):
+            pass
         clock._step = self._make_step(clock._step)
         clock.idle_hook = self._hook
         self.hw = board.build(machine)
@@ -290,12 +300,24 @@ class Session:
             "program_completed": self.program_completed,
             "ceiling_ua": getattr(self.hw, "ceiling_ua", None),
             "duration_us": self.now(),
+            "course_note_at_start": self.course_at_start,
+            "course_note": getattr(self.app, "course_note", None),
             "out_en_final": machine.world.level(self.board.PINS["OUT_EN"]),
             "dac_code_final": self.stage.dac.code,
         }
 
+    def _rtc(self):
+        return RTC_START_S + (self.t0 + self.now()) // 1000000
+
     def _detach(self):
         import machine
+
+        try:
+            from firmware import storage
+
+            storage.set_rtc_source(None)
+        except (ImportError, AttributeError):
+            pass
 
         w = machine.world
         if self._on_write in w.listeners:
@@ -377,8 +399,11 @@ class Session:
             "side": side,
             "fault": fault,
             "level": getattr(app, "level", None),
+            "course": getattr(app, "course_note", None),
         }
         self.trace.event(ev)
+        if state == "running" and self.course_at_start is None:
+            self.course_at_start = getattr(app, "course_note", None) or ""
         if fault is not None and (last is None or fault != last[3]):
             self.fault_events.append((fault, self.t0 + self.now()))
         if last is not None:
@@ -414,9 +439,10 @@ class Session:
             self.faults[ev["fault"]] = False
             self.stage.set_fault(ev["fault"], False)
         if kind != "release":
-            rec = {"t_us": self.t0 + self.now(), "kind": "scenario"}
+            rec = {"t_us": self.t0 + self.now(), "kind": "scenario", "event": kind}
             for k in ev:
-                rec[k] = ev[k]
+                if k != "kind":
+                    rec[k] = ev[k]
             self.trace.event(rec)
 
     def _due(self):
@@ -473,7 +499,7 @@ def run(scenario, out_dir, root, program=None, status=None, status_every=25):
     results = []
     try:
         for sess in scenario["sessions"]:
-            prog = sess.get("program") or program
+            prog = program or sess.get("program")
             if prog:
                 write_settings(root, prog)
             t0 = sess.get("day", 0) * US_PER_DAY

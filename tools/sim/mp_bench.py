@@ -36,6 +36,8 @@ def main():
     except OSError:
         pass
     vc, stage = install.make_sim_world()
+    gc.collect()
+    ram0 = gc.mem_alloc()  # the script, vhw and the fakes: not the firmware
     hw = board.build(machine)
     from firmware.app import App
 
@@ -62,10 +64,17 @@ def main():
     w.press(pins["BTN_POWER"], False)
     run_ms(4000)
     state = app.state
-    res = {"ram_after_boot_bytes": ram, "state": state, "contact": bool(app.supervisor.contact)}
+    res = {
+        "ram_after_boot_bytes": ram,
+        "ram_before_firmware_bytes": ram0,
+        "state": state,
+        "contact": bool(app.supervisor.contact),
+    }
     if state == "running":
         total = 0
         alloc = 0
+        alloc_ticks = 0
+        alloc_max = 0
         gc.collect()
         gc.disable()
         for _ in range(N_TICKS):
@@ -73,7 +82,12 @@ def main():
             t0 = time.ticks_us()
             app.tick()
             total += time.ticks_diff(time.ticks_us(), t0)
-            alloc += gc.mem_alloc() - a
+            d = gc.mem_alloc() - a
+            alloc += d
+            if d:
+                alloc_ticks += 1
+                if d > alloc_max:
+                    alloc_max = d
             vc.sleep_us(2000)
         gc.enable()
         tick_us = total / N_TICKS
@@ -83,6 +97,8 @@ def main():
         res["tick_ratio_empty_loop_micropython"] = round(tick_us / empty, 1) if empty > 0 else None
         res["alloc_bytes_per_tick_micropython"] = round(alloc / N_TICKS, 2)
         res["ticks"] = N_TICKS
+        res["alloc_ticks"] = alloc_ticks  # how many of them allocated at all
+        res["alloc_max_bytes"] = alloc_max
     print("BENCH " + json.dumps(res))
 
 

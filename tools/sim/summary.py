@@ -260,6 +260,8 @@ def compute(tr: Trace, runtime: str = "cpython", wall_s: float | None = None) ->
                     "program_completed",
                     "resets",
                     "out_en_final",
+                    "course_note_at_start",
+                    "course_note",
                 )
             }
             for s in sessions

@@ -145,7 +145,8 @@ def write_png(tr: Trace, summary: dict, path: str | os.PathLike[str], title: str
     ax_i, ax_zoom, ax_c, ax_s = axes
     fig.suptitle(title or "simulated session", fontsize=12)
 
-    def envelope(ax, xs, ys, color, label):
+    def envelope(ax, xs, ys, color, label, fill=True):
+        """Min/max per pixel column for long runs (a 10 min program has ~10^6 edges)."""
         if len(xs) > 6000:
             bins = np.linspace(xs[0], xs[-1], 2001)
             idx = np.clip(np.searchsorted(bins, xs, side="right") - 1, 0, 1999)
@@ -154,17 +155,29 @@ def write_png(tr: Trace, summary: dict, path: str | os.PathLike[str], title: str
             np.fmin.at(lo, idx, ys)
             np.fmax.at(hi, idx, ys)
             mid = (bins[:-1] + bins[1:]) / 2
+            # widen to 9 columns: slow pulse trains read as their level, not as a comb (the
+            # close-up below shows the pulses themselves)
+            win = np.lib.stride_tricks.sliding_window_view
+            pad_lo = np.pad(lo, 4, constant_values=np.nan)
+            pad_hi = np.pad(hi, 4, constant_values=np.nan)
+            with np.errstate(all="ignore"):
+                lo = np.where(np.isnan(lo), np.nan, np.nanmin(win(pad_lo, 9), axis=1))
+                hi = np.where(np.isnan(hi), np.nan, np.nanmax(win(pad_hi, 9), axis=1))
             ok = ~np.isnan(lo)
-            ax.fill_between(
-                mid[ok],
-                lo[ok],
-                hi[ok],
-                step="mid",
-                color=color,
-                alpha=0.6,
-                linewidth=0,
-                label=label,
-            )
+            if fill:
+                ax.fill_between(
+                    mid[ok],
+                    lo[ok],
+                    hi[ok],
+                    step="mid",
+                    color=color,
+                    alpha=0.55,
+                    linewidth=0,
+                    label=label,
+                )
+            else:
+                ax.step(mid[ok], hi[ok], where="mid", color=color, linewidth=0.7, label=label)
+                ax.step(mid[ok], lo[ok], where="mid", color=color, linewidth=0.7)
         else:
             ax.step(xs, ys, where="post", color=color, linewidth=0.8, label=label)
 
@@ -189,7 +202,7 @@ def write_png(tr: Trace, summary: dict, path: str | os.PathLike[str], title: str
             )
     if n:
         envelope(ax_i, x, meas, "#1f77b4", "measured (load)")
-        envelope(ax_i, x, cmd, "#ff7f0e", "commanded")
+        envelope(ax_i, x, cmd, "#ff7f0e", "commanded (envelope)", fill=False)
     ax_i.set_ylabel("current (µA)")
     ax_i.legend(loc="lower right", fontsize=7)
     lim = max(50, summary.get("max_abs_measured_ua", 0), summary.get("max_abs_commanded_ua", 0))
@@ -216,10 +229,21 @@ def write_png(tr: Trace, summary: dict, path: str | os.PathLike[str], title: str
         t0 = x[on[min(len(on) - 1, len(on) // 20)]]
         sel = (x >= t0) & (x <= t0 + 1.5)
         ax_zoom.step(
-            x[sel], cmd[sel], where="post", color="#ff7f0e", linewidth=0.9, label="commanded"
+            x[sel],
+            meas[sel],
+            where="post",
+            color="#1f77b4",
+            linewidth=1.6,
+            label="measured (load)",
         )
         ax_zoom.step(
-            x[sel], meas[sel], where="post", color="#1f77b4", linewidth=0.9, label="measured"
+            x[sel],
+            cmd[sel],
+            where="post",
+            color="#ff7f0e",
+            linewidth=0.9,
+            linestyle="--",
+            label="commanded",
         )
         ax_zoom.set_xlim(t0, t0 + 1.5)
         ax_zoom.legend(loc="lower right", fontsize=7)

@@ -68,7 +68,9 @@ def install_stubs(port: str) -> None:
 
 
 def checked_files(port: str) -> list[str]:
-    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "drivers").glob("*.py"))
+    files = []
+    for d in ("drivers", "waveforms"):
+        files += sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / d).glob("*.py"))
     files += [f for f in SHARED if (ROOT / f).is_file()]
     if (ROOT / BOARD_FILE[port]).is_file():
         files.append(BOARD_FILE[port])
