@@ -46,7 +46,9 @@ class App:
         self.root = root
         self.settings = _storage.Settings(root)
         self.log = _storage.SessionLog(root)
-        self.library = _programs.Library(programs_dirs or _programs.default_dirs(root))
+        self.library = _programs.Library(
+            programs_dirs or _programs.default_dirs(root), areas=hw.probe_area_mm2
+        )
         self.catalog = self.library.ids()
         self.player = Player.for_hw(hw)
         self.supervisor = Supervisor(hw, self.player)
@@ -107,6 +109,8 @@ class App:
         self._session_t0 = clock.ticks_ms()
         self._extending = False
         self._ext_side = -1
+        self._p_uc = 0
+        self._p_nc = 0
 
     def _set_state(self, state):
         if state != self.state:
@@ -396,7 +400,7 @@ class App:
         dt = self._dt
         self.step_on_ms += dt
         self.on_skin_ms += dt
-        self._account(allowed)
+        self._account()
         stroke = self.step_on_ms // self._stroke_ms
         if stroke != self.stroke and stroke < self._strokes:
             self.stroke = stroke
@@ -421,26 +425,33 @@ class App:
             cap = self.supervisor.cap_ua
             self._target = t if t < cap else cap
 
-    def _account(self, allowed):
-        ua = self.player.level_ua if allowed else 0
+    def _account(self):
+        """Charge delivered since the last tick, from the player's own per-segment counters
+        (a sense sample at 500 Hz would alias with the pulse train), added to the step's side."""
+        p = self.player
+        uc = p.pos_uc + p.neg_uc
+        nc = p.pos_nc + p.neg_nc
+        if uc < self._p_uc or (uc == self._p_uc and nc < self._p_nc):
+            d = uc * 1000 + nc  # the player restarted: its counters began again from zero
+        else:
+            d = (uc - self._p_uc) * 1000 + (nc - self._p_nc)
+        self._p_uc = uc
+        self._p_nc = nc
         q = self.supervisor.measured_ua
         if q > self.max_ua:
             self.max_ua = q
         i = self._side_i
-        n = self.charge_nc[i] + q * self._dt  # µA x ms = nC
+        n = self.charge_nc[i] + d
         if n >= 1000:
             self.charge_uc[i] += n // 1000
             n %= 1000
         self.charge_nc[i] = n
-        return ua
 
     # -- dose balance ---------------------------------------------------------------------
-    def _side_nc(self, i):
-        return self.charge_uc[i] * 1000 + self.charge_nc[i]
-
     def _balanced(self):
-        lo = self._side_nc(self._ext_side)
-        hi = self._side_nc(1 - self._ext_side)
+        # Compared in µC: µC x 100 stays far below 2**30 for any session.
+        lo = self.charge_uc[self._ext_side]
+        hi = self.charge_uc[1 - self._ext_side]
         return lo * 100 >= hi * 95 or hi == 0
 
     def _balance_extension(self, now):
@@ -448,7 +459,7 @@ class App:
         until they match within 5 %. Returns True when an extension started."""
         if self._extending:
             return False
-        left, right = self._side_nc(0), self._side_nc(1)
+        left, right = self.charge_uc[0], self.charge_uc[1]
         if left == 0 and right == 0:
             return False
         low = 0 if left < right else 1
@@ -507,7 +518,13 @@ class App:
 
     def _update_course(self):
         try:
-            st = _course.status(self.log.records(), _storage.rtc_seconds())
+            st = _course.status(
+                self.log.records(),
+                _storage.rtc_seconds(),
+                now_ms=clock.ticks_ms(),
+                boot=self.log.boot,
+                target=self.settings.get("course_sessions"),
+            )
             self.course_note = st.get("line")
             self._course_warn = bool(st.get("too_soon"))
         except Exception as e:  # noqa: BLE001 - the course is advice; never block a session
@@ -564,6 +581,8 @@ class App:
         sup = self.supervisor
         # Current rises slowly with time on skin; the client presses at the first tingle.
         req = FIND_RISE_UA_PER_S * self._find_ms // 1000
+        if req < 1:
+            req = 1  # asking for output is what makes the supervisor probe for contact
         allowed = sup.tick(now, req if req < self._find_cap else self._find_cap)
         if sup.latched:
             return
@@ -571,7 +590,7 @@ class App:
         if sup.contact:
             self._find_ms += self._dt
             self.on_skin_ms += self._dt
-            self._account(allowed)
+            self._account()
             if self.state == PAUSED:
                 self._set_state(RUNNING)
         elif self.state == RUNNING and self._find_ms:

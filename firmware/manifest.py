@@ -40,5 +40,5 @@ for _pkg in ("drivers", "firmware", "safety", "waveforms"):
 
 # boot.py and main.py are NOT frozen: MicroPython runs them only from the filesystem, and the
 # filesystem copies stay editable on a board. `make deploy` copies them (boot.py drives OUT_EN
-# low first at every reset). firmware/programs/*.json are data, not modules: `make deploy`
+# low first at every reset). firmware/presets/*.json are data, not modules: `make deploy`
 # copies them too. A frozen image plus those files is a complete device.

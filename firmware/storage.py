@@ -313,6 +313,8 @@ def _parse(line):
 
 
 class SessionLog:
+    """The JSON-lines session log under root (see the header): append, error, records."""
+
     def __init__(self, root="/", cap=LOG_CAP):
         self.path = _join(root, LOG)
         self.old = _join(root, LOG_OLD)
@@ -396,7 +398,7 @@ class SessionLog:
     # -- writing ----------------------------------------------------------------------------
     def append(self, rec):
         """Append one record. True when it (and everything pending) is on flash; False when it
-        is kept in RAM (error says why). Raises only for a record that is not a dict."""
+        is kept in RAM (last_error says why). Raises only for a record that is not a dict."""
         if not isinstance(rec, dict):
             raise ValueError("log: a record is a dict")
         if "program" in rec and "seq" not in rec:

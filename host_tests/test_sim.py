@@ -146,7 +146,7 @@ def test_cli_bad_scenario_exits_2_with_one_line(tmp_path, capsys, text, expect):
 def test_cli_missing_file_and_unknown_program_exit_2(tmp_path, capsys):
     assert cli.main(["--scenario", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2
     assert "cannot read" in capsys.readouterr().err
-    assert api.program_ids(), "no firmware/programs/*.json"
+    assert api.program_ids(), "no firmware/presets/*.json"
     good = tmp_path / "ok.json"
     good.write_text(json.dumps({"duration_ms": 10, "events": []}))
     rc = cli.main(["--scenario", str(good), "--program", "no_such", "--out", str(tmp_path)])

@@ -47,7 +47,7 @@ def device_modules(root: Path = ROOT) -> list[Path]:
 
 
 def data_files(root: Path = ROOT) -> list[Path]:
-    """Non-Python files in the device folders (e.g. firmware/programs/*.json)."""
+    """Non-Python files in the device folders (e.g. firmware/presets/*.json)."""
     found: list[Path] = []
     for d in DEVICE_DIRS:
         base = root / d
@@ -57,7 +57,7 @@ def data_files(root: Path = ROOT) -> list[Path]:
             rel = p.relative_to(root)
             if (
                 p.is_file()
-                and p.suffix not in (".py", ".pyc", ".pyi")
+                and p.suffix not in (".py", ".pyc", ".pyi", ".md")
                 and not SKIP_DIRS.intersection(rel.parts)
                 and not any(part.startswith(".") for part in rel.parts)
             ):

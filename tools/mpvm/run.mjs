@@ -9,7 +9,7 @@
 // VM filesystem:
 //   /app     the device tree: boot.py, main.py, drivers/ firmware/ safety/ waveforms/ as .py
 //            sources, or with --mpy as the .mpy files of `make mpy` (build/mpy/, data files such
-//            as firmware/programs/*.json included); boot.py/main.py stay sources as on a board;
+//            as firmware/presets/*.json included); boot.py/main.py stay sources as on a board;
 //            vhw/ (the fakes) always as .py. The working directory is /app (a board's is /).
 //   /script  the script and the .py files beside it (e.g. host_tests/mp_tests/mptest.py)
 //   /extra   files and folders given with --lib

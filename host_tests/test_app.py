@@ -1,0 +1,403 @@
+# The application on the sim board: a scripted client presses buttons and touches the probes;
+# the firmware's own tick runs on the virtual clock with the output-stage physics underneath.
+import json
+import os
+
+import machine
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers import clock
+from firmware import app as appmod
+from firmware import programs
+from firmware.boards import sim as board
+from safety import faults
+from vhw.install import make_sim_world
+
+P = board.PINS
+BTN = {
+    "power": P["BTN_POWER"],
+    "mode": P["BTN_MODE"],
+    "plus": P["BTN_PLUS"],
+    "minus": P["BTN_MINUS"],
+}
+QUICK = {
+    "format": 1,
+    "id": "quick",
+    "name": "Quick",
+    "purpose": "a one-minute test program",
+    "probe": "disk",
+    "steps": [
+        {
+            "area": "cheek",
+            "side": side,
+            "movement": "toward",
+            "strokes": 5,
+            "stroke_s": 4,
+            "shape": "biphasic",
+            "freq_hz": 10,
+            "intensity_ua": [50, 300],
+        }
+        for side in ("left", "right")
+    ]
+    + [
+        {
+            "area": "forehead",
+            "side": "centre",
+            "movement": "hold",
+            "strokes": 5,
+            "stroke_s": 4,
+            "shape": "wave",
+            "freq_hz": 10,
+            "intensity_ua": [50, 300],
+            "ramp_s": 1,
+            "hold_s": 1,
+        }
+    ],
+}
+
+
+class Client:
+    """Drives the app tick by tick: buttons, probes, and a record of what the device did."""
+
+    def __init__(self, tmp_path, program="quick", settings_extra=None):
+        self.vc, self.stage = make_sim_world()
+        self.hw = board.build(machine)
+        root = str(tmp_path)
+        custom = os.path.join(root, "programs")
+        os.makedirs(custom, exist_ok=True)
+        with open(os.path.join(custom, "quick.json"), "w") as f:
+            json.dump(QUICK, f)
+        s = {"last_program": program, "level": 10}
+        s.update(settings_extra or {})
+        with open(os.path.join(root, "settings.json"), "w") as f:
+            json.dump(s, f)
+        self.root = root
+        self.app = appmod.App(self.hw, root, (programs.shipped_dir(), custom))
+        self.cues = []
+        self.app.ui.listener = self.cues.append
+        self.samples = []  # (t_ms, measured µA, commanded µA, state) each tick
+        self.t_ms = 0
+
+    def tick(self):
+        self.app.tick()
+        self.samples.append(
+            (self.t_ms, abs(self.stage.measured_ua()), self.hw.stage.level_ua, self.app.state)
+        )
+        self.vc.advance(2000)
+        self.t_ms += 2
+
+    def run(self, ms):
+        for _ in range(ms // 2):
+            self.tick()
+
+    def press(self, name, hold_ms=100, after_ms=100):
+        machine.world.press(BTN[name], True)
+        self.run(hold_ms)
+        machine.world.press(BTN[name], False)
+        self.run(after_ms)
+
+    def touch(self, ohm=20000):
+        self.stage.set_load(True, ohm)
+
+    def lift(self):
+        self.stage.set_load(False)
+
+    def power_on(self):
+        self.press("power", 1200, 200)
+        assert self.app.state == "idle", (self.app.state, self.app.fault)
+
+    def run_until(self, cond, max_ms):
+        for _ in range(max_ms // 2):
+            if cond():
+                return True
+            self.tick()
+        return cond()
+
+
+@pytest.fixture
+def client(tmp_path):
+    return Client(tmp_path)
+
+
+def test_power_on_runs_the_selftest_then_idles(client):
+    assert client.app.state == "off"
+    client.power_on()
+    assert "power_on" in client.cues
+    assert any("selftest" in line for line in client.app.selftest_report)
+    assert client.app.program_id == "quick"
+    assert not client.hw.out_en.is_on()
+
+
+def test_mode_cycles_programs_and_level_stays_in_1_to_10(client):
+    client.power_on()
+    seen = []
+    for _ in range(len(client.app.catalog)):
+        client.press("mode")
+        seen.append(client.app.program_id)
+    assert sorted(seen) == sorted(client.app.catalog)
+    assert seen[-1] == "quick"  # back where it started
+    for _ in range(12):
+        client.press("plus")
+    assert client.app.level == 10
+    for _ in range(12):
+        client.press("minus")
+    assert client.app.level == 1
+    assert client.cues.count("limit") >= 4
+
+
+def test_a_full_program_runs_with_cues_in_order_and_a_log_record(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    assert client.app.state == "running"
+    assert client.run_until(lambda: client.app.state == "complete", 80_000)
+    cues = [c for c in client.cues if c in ("start", "stroke", "new_area", "end")]
+    # 3 positions x 5 strokes: a double beep opens positions 2 and 3, a long beep ends it
+    assert cues[0] == "start"
+    assert cues[1:] == ["stroke"] * 5 + ["new_area"] + ["stroke"] * 4 + ["new_area"] + [
+        "stroke"
+    ] * 4 + ["end"]
+    recs = list(client.app.log.records(sessions_only=True))
+    assert len(recs) == 1
+    r = recs[0]
+    assert r["program"] == "quick" and r["completed"] is True
+    assert r["steps"] == 3
+    assert 59 <= r["on_skin_s"] <= 61
+    ch = r["charge_uc"]
+    assert ch["left"] > 0 and ch["right"] > 0 and ch["centre"] > 0
+    # identical twins, identical contact: the sides match within 5 %
+    assert abs(ch["left"] - ch["right"]) * 20 <= max(ch["left"], ch["right"])
+    assert not client.hw.out_en.is_on()
+    # the strokes rise: the peak of each stroke of the first position grows
+    peaks = []
+    for k in range(5):
+        lo, hi = 200 + k * 4000, 200 + (k + 1) * 4000
+        peaks.append(max(m for t, m, c, s in client.samples if lo <= t - 1500 < hi))
+    assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
+
+
+def test_contact_loss_pauses_within_a_tick_and_resumes_with_a_soft_start(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(5000)
+    assert client.app.state == "running"
+    step_ms = client.app.step_on_ms
+    client.lift()
+    lifted_at = client.t_ms
+    client.run(4)
+    after = [s for s in client.samples if s[0] >= lifted_at]
+    # the output is zero (commanded and through the load) from the next tick on
+    assert all(m == 0 for _, m, _, _ in after)
+    assert after[-1][2] == 0
+    assert client.app.state == "paused"
+    client.run(3000)
+    assert client.app.step_on_ms - step_ms <= 4  # no treatment time without contact
+    assert client.cues.count("pause") == 1
+    client.touch()
+    back = client.t_ms
+    client.run(3000)
+    assert client.app.state == "running"
+    ramp = [(t, m) for t, m, _, _ in client.samples if t >= back]
+    # from zero, rising no faster than 100 µA/s: no jump back to the old level
+    for t, m in ramp:
+        assert m <= (t - back) * 100 // 1000 + 2
+
+
+def test_user_pause_and_resume(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(3000)
+    client.press("power")
+    assert client.app.state == "paused"
+    assert client.hw.stage.level_ua == 0
+    on = client.app.on_skin_ms
+    client.run(2000)
+    assert client.app.on_skin_ms == on
+    client.press("power")
+    client.run(500)
+    assert client.app.state == "running"
+    assert client.app.on_skin_ms > on
+
+
+def test_long_power_while_running_turns_off_and_saves_the_session(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(3000)
+    client.press("power", 1200, 100)
+    assert client.app.state == "off"
+    assert not client.hw.out_en.is_on()
+    recs = list(client.app.log.records(sessions_only=True))
+    assert len(recs) == 1 and recs[0]["completed"] is False
+
+
+def test_auto_power_off_after_three_idle_minutes(client):
+    client.power_on()
+    client.run(179_000)
+    assert client.app.state == "idle"
+    client.run(2_000)
+    assert client.app.state == "off"
+
+
+def test_exception_in_the_loop_turns_the_output_off_then_reports(client, monkeypatch):
+    from vhw.vclock import StopSimulation
+
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(3000)
+    assert client.hw.out_en.is_on() or client.app.player.playing
+
+    def boom(now, req):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(client.app.supervisor, "tick", boom)
+    n = [0]
+
+    def hook():
+        n[0] += 1
+        if n[0] > 3:
+            raise StopSimulation()
+
+    client.vc.idle_hook = hook
+    with pytest.raises(StopSimulation):
+        client.app.run()
+    assert client.app.state == "fault"
+    assert client.app.fault == faults.SOFTWARE
+    assert not client.hw.out_en.is_on() and client.stage.measured_ua() == 0
+    assert "injected" in client.app.error
+    assert any("injected" in (r.get("error") or "") for r in client.app.log.records())
+
+
+def test_a_latched_fault_clears_only_with_a_long_press_once_the_cause_is_gone(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(3000)
+    client.stage.set_fault("short_circuit")
+    client.run(20)
+    assert client.app.state == "fault" and client.app.fault == faults.SHORT
+    assert not client.hw.out_en.is_on()
+    client.press("power", 1200, 100)  # cause still there
+    assert client.app.state == "fault"
+    client.stage.set_fault("short_circuit", False)
+    client.press("power", 1200, 100)
+    assert client.app.state == "idle"
+    recs = list(client.app.log.records(sessions_only=True))
+    assert recs[-1]["faults"] == [faults.SHORT] and recs[-1]["completed"] is False
+
+
+def _findlevel(client, press_at_ms):
+    client.power_on()
+    client.touch()
+    client.press("plus", 1200, 0)
+    assert client.app.program_id == appmod.FINDLEVEL
+    if press_at_ms is None:
+        assert client.run_until(lambda: client.app.state == "idle", 60_000)
+    else:
+        client.run(press_at_ms)
+        felt = client.app.supervisor.measured_ua
+        client.press("mode", 100, 100)
+        return felt
+    return None
+
+
+def test_find_my_level_stores_80_percent_of_the_first_tingle(client):
+    felt = _findlevel(client, 10_000)
+    assert client.app.state == "idle"
+    stored = client.app.settings.get("client_ceiling_ua")["disk"]
+    assert stored == client.app.findlevel_result
+    assert abs(stored - felt * 80 // 100) <= 4
+    assert 100 < felt < 220  # 20 µA/s for ~10 s on skin
+
+
+def test_find_my_level_without_a_press_stops_at_the_mode_cap(client):
+    _findlevel(client, None)
+    assert client.app.settings.get("client_ceiling_ua")["disk"] == 500  # home mode cap
+
+
+def test_find_my_level_press_before_any_current_stores_nothing(client):
+    client.power_on()
+    client.press("plus", 1200, 0)
+    client.press("minus", 100, 100)  # no contact yet: nothing flowed
+    assert client.app.state == "idle"
+    c = client.app.settings.get("client_ceiling_ua")
+    assert not c or "disk" not in c
+
+
+def test_client_ceiling_applies_to_later_sessions(tmp_path):
+    c = Client(tmp_path, settings_extra={"client_ceiling_ua": {"disk": 120}})
+    c.power_on()
+    c.touch()
+    c.press("power")
+    c.run(30_000)
+    assert max(m for _, m, _, _ in c.samples) <= 120
+
+
+def test_a_broken_program_file_leaves_the_others_usable(tmp_path):
+    custom = tmp_path / "programs"
+    custom.mkdir()
+    (custom / "bad.json").write_text('{"format": 1, "id": "bad", "steps": [')
+    c = Client(tmp_path)
+    assert "bad" not in c.app.catalog
+    assert c.app.library.errors and "bad.json" in c.app.library.errors[0]
+    c.power_on()
+    c.touch()
+    c.press("power")
+    assert c.app.state == "running"
+
+
+def test_dose_balance_extends_the_side_that_got_less(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    # left side: the probe chatters, so every stroke restarts from zero (soft start)
+    while client.app.side == "left" or client.app.side is None:
+        client.lift()
+        client.run(100)
+        client.touch()
+        client.run(900)
+    assert client.run_until(lambda: client.app.state == "complete", 200_000)
+    ch = client.app.last_record["charge_uc"]
+    assert ch["left"] * 100 >= ch["right"] * 95
+    assert client.app.last_record["completed"] is True
+
+
+BUTTONS = st.sampled_from(["power", "mode", "plus", "minus"])
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("press"), BUTTONS, st.sampled_from([40, 100, 400, 1200])),
+        st.tuples(st.just("contact"), st.booleans(), st.integers(500, 300_000)),
+        st.tuples(st.just("wait"), st.just(""), st.integers(2, 3000)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=ACTIONS)
+def test_any_button_sequence_ends_in_a_valid_safe_state(tmp_path_factory, actions):
+    c = Client(tmp_path_factory.mktemp("app"))
+    for kind, a, b in actions:
+        if kind == "press":
+            c.press(a, b, 50)
+        elif kind == "contact":
+            if a:
+                c.touch(b)
+            else:
+                c.lift()
+            c.run(20)
+        else:
+            c.run(b - b % 2)
+        assert c.app.state in ("off", "selftest", "idle", "running", "paused", "complete", "fault")
+        for t, m, cmd, state in c.samples[-5:]:
+            assert m <= 500 and cmd <= 500  # home mode cap
+            if state in ("off", "idle", "complete", "fault"):
+                assert cmd <= 20  # at most the contact probe
+        if c.app.state == "fault":
+            assert not c.hw.out_en.is_on()
+        c.samples.clear()
