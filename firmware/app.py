@@ -86,6 +86,10 @@ class App:
         self._dt = 0
         self.selftest_report = None
         self.last_record = None
+        # A corrupt settings file or a broken custom program is reported, not fatal.
+        for text in self.settings.problems + self.library.errors:
+            self.error = text
+            self.log.error(text)
         # A watchdog reset means the loop stalled last time: come up showing that fault.
         if self.supervisor.boot_fault is not None:
             self._enter_fault(self.supervisor.boot_fault)

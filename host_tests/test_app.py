@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers import clock
 from firmware import app as appmod
 from firmware import programs
 from firmware.boards import sim as board
@@ -394,7 +393,7 @@ def test_any_button_sequence_ends_in_a_valid_safe_state(tmp_path_factory, action
         else:
             c.run(b - b % 2)
         assert c.app.state in ("off", "selftest", "idle", "running", "paused", "complete", "fault")
-        for t, m, cmd, state in c.samples[-5:]:
+        for _t, m, cmd, state in c.samples[-5:]:
             assert m <= 500 and cmd <= 500  # home mode cap
             if state in ("off", "idle", "complete", "fault"):
                 assert cmd <= 20  # at most the contact probe

@@ -426,3 +426,31 @@ def test_current_with_out_en_low_is_a_sense_fault():
     machine.world.adc[rig.board.PINS["SENSE_I"]] = 100 * 65535 // rig.board.SENSE_UA_FS
     rig.run_ms(3 * sv.IDLE_CHECK_MS + 4)
     assert rig.sup.latched and rig.sup.fault == faults.SENSE_STUCK
+
+
+def test_player_error_codes_match():
+    from waveforms import player as wp
+
+    assert sv._PLAYER_DEADMAN == wp.ERR_DEADMAN
+    assert sv._PLAYER_EXCEPTION == wp.ERR_EXCEPTION
+
+
+def test_late_loop_deadman_then_resume_with_soft_start():
+    rig = running_rig()
+    rig.manage_player = False  # only the supervisor restarts
+    before = rig.sup.allowed_ua
+    assert before > 200
+    rig.stall_ms(40)  # a 40 ms hiccup: the player's deadman turns the output off
+    assert not rig.player.playing and rig.out_en() == 0
+    rig.run_ms(10)
+    assert rig.player.playing and rig.sup.deadman_restarts == 1
+    assert rig.sup.allowed_ua <= 2  # from zero again
+    assert not rig.sup.latched
+
+
+def test_exception_in_the_player_callback_latches():
+    rig = running_rig()
+    rig.player.plan.dur = None  # the next segment's callback raises
+    rig.run_ms(30)
+    assert rig.sup.latched and rig.sup.fault == faults.SOFTWARE
+    assert rig.out_en() == 0

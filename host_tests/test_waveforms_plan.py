@@ -303,3 +303,19 @@ def test_build_step_from_program_json():
         with pytest.raises(ValueError, match="^" + field + ": "):
             P.build_step(pl, bad, 500)
         assert not pl.ok
+
+
+def test_neg_first_mirrors_the_plan():
+    from waveforms import plan as _p
+
+    step = {"shape": "biphasic", "freq_hz": 10, "intensity_ua": [50, 300]}
+    a = _p.build_step(_p.Plan(), step, 300)
+    b = _p.build_step(_p.Plan(), dict(step, polarity="neg_first"), 300)
+    swap = {_p.POS: _p.NEG, _p.NEG: _p.POS, _p.OPEN: _p.OPEN}
+    assert [swap[a.pol[i]] for i in range(a.n)] == [b.pol[i] for i in range(b.n)]
+    assert list(a.level) == list(b.level) and list(a.dur) == list(b.dur)
+    assert b.charge_period() == 0
+    import pytest
+
+    with pytest.raises(ValueError, match="polarity"):
+        _p.build_step(_p.Plan(), dict(step, polarity="sideways"), 300)

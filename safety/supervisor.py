@@ -48,6 +48,9 @@ WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
 BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
+# Player.error codes (waveforms/player.py ERR_DEADMAN, ERR_EXCEPTION; safety does not import it)
+_PLAYER_DEADMAN = const(1)  # the loop was silent for 20 ms: the player switched off by itself
+_PLAYER_EXCEPTION = const(2)  # its timer callback raised: it switched off; a fault here
 
 
 def _recent(clk, now_ms, t0_ms, period_ms):
@@ -87,6 +90,7 @@ class Supervisor:
         self.allowed_ua = 0
         self.measured_ua = 0  # last sensed current magnitude (uA)
         self.probes = 0  # contact-probe pulses driven
+        self.deadman_restarts = 0  # plans restarted after the player's deadman stopped them
         self.boot_fault = None  # WATCHDOG when the last reset was the watchdog's
         self.mode = limits.MODE_HOME
         # Until configure()/set_step() say otherwise: the home cap, no area or probe known.
@@ -227,6 +231,15 @@ class Supervisor:
                 return 0
         player = self.player
         playing = player.playing
+        if not playing:
+            perr = getattr(player, "error", 0)
+            if perr == _PLAYER_EXCEPTION:
+                self.trip(faults.SOFTWARE, now_ms)
+                return 0
+            if perr == _PLAYER_DEADMAN and request_ua > 0 and self._resume_plan is None:
+                # the loop was late and the player stopped itself: resume with a soft start
+                self._resume_plan = player.plan
+                self.deadman_restarts += 1
         probing = False
         level = -1  # no sample this tick
         if playing or stage.enabled:

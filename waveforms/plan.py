@@ -322,7 +322,11 @@ def build_step(plan, step, cap_ua):
         alt = _num("alt_s", v * 1000)
     else:
         alt = ALT_MAX_MS
-    return build(
+    pol = step.get("polarity", "pos_first")
+    if pol != "pos_first" and pol != "neg_first":
+        plan.ok = False
+        raise ValueError("polarity: pos_first or neg_first")
+    build(
         plan,
         SHAPE_NAMES[name],
         f,
@@ -332,3 +336,11 @@ def build_step(plan, step, cap_ua):
         dead_us=_step_get(step, "dead_us", DEAD_US),
         alt_ms=alt,
     )
+    if pol == "neg_first":
+        # The same plan mirrored: every POS segment becomes NEG and back (charge unchanged).
+        for i in range(plan.n):
+            if plan.pol[i] == POS:
+                plan.pol[i] = NEG
+            elif plan.pol[i] == NEG:
+                plan.pol[i] = POS
+    return plan

@@ -173,6 +173,7 @@ class Session:
         self.steps_completed = 0
         self.program_completed = False
         self.course_at_start = None  # the course line shown when the first program started
+        self.errors = []  # (t_us, text) of exceptions that escaped the firmware
 
     # -- time --
     def now(self):
@@ -255,8 +256,8 @@ class Session:
         )
         cause = None
         while True:
-            app = self.boot(cause)
             try:
+                app = self.boot(cause)
                 app.run()
                 # run() returned: the app ended its loop (not expected on the device)
                 self.trace.event({"t_us": self.t0 + self.now(), "kind": "app_returned"})
@@ -273,6 +274,14 @@ class Session:
                 self.trace.event(
                     {"t_us": self.t0 + self.now(), "kind": "reset", "cause": "machine.reset"}
                 )
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                # The firmware raised out of App() or out of its own loop: a bug the app's
+                # `except Exception` did not contain. The session stops here; the error is
+                # in the trace events, the result and the summary.
+                err = "%s: %s" % (type(e).__name__, e)
+                self.errors.append((self.t0 + self.now(), err))
+                self.trace.event({"t_us": self.t0 + self.now(), "kind": "exception", "error": err})
+                break
             self.resets += 1
             self.offset += self.clock.now_us_abs()
             self._detach()
@@ -300,6 +309,7 @@ class Session:
             "program_completed": self.program_completed,
             "ceiling_ua": getattr(self.hw, "ceiling_ua", None),
             "duration_us": self.now(),
+            "firmware_exceptions": [{"t_us": t, "error": x} for t, x in self.errors],
             "course_note_at_start": self.course_at_start,
             "course_note": getattr(self.app, "course_note", None),
             "out_en_final": machine.world.level(self.board.PINS["OUT_EN"]),

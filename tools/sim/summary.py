@@ -250,6 +250,7 @@ def compute(tr: Trace, runtime: str = "cpython", wall_s: float | None = None) ->
         ],
         "cues": cues,
         "resets": sum(int(s.get("resets") or 0) for s in sessions),
+        "firmware_exceptions": [x for s in sessions for x in (s.get("firmware_exceptions") or [])],
         "sessions": [
             {
                 k: s.get(k)
@@ -309,4 +310,6 @@ def text(summary: dict) -> str:
         % (summary["net_charge_uc"], side["left"], side["right"], side["centre"]),
         "faults: %s" % faults,
     ]
+    for x in summary.get("firmware_exceptions") or []:
+        lines.append("FIRMWARE EXCEPTION at %.3f s: %s" % (x["t_us"] / 1e6, x["error"]))
     return "\n".join(lines)
