@@ -364,6 +364,8 @@ def test_dose_balance_extends_the_side_that_got_less(client):
     ch = client.app.last_record["charge_uc"]
     assert ch["left"] * 100 >= ch["right"] * 95
     assert client.app.last_record["completed"] is True
+    # the left position really was run again: more time on skin than the program's 60 s
+    assert client.app.last_record["on_skin_s"] > 62
 
 
 BUTTONS = st.sampled_from(["power", "mode", "plus", "minus"])
