@@ -38,6 +38,8 @@ FAULT = "fault"
 FINDLEVEL = "findlevel"  # program id shown while the find-my-level routine runs
 
 _SIDES = ("left", "right")
+# LED blinks in idle: where the client is in a course (firmware/course.py phases)
+_COURSE_BLINKS = {"start": 1, "intensive": 1, "weekly": 2, "maintenance": 3}
 
 
 class App:
@@ -80,6 +82,8 @@ class App:
         self._find_ms = 0
         self._find_cap = 0
         self._course_warn = False
+        self._course_blinks = 1
+        self.course_phase = None
         self._user_pause = False
         self._pending_cue = None
         self._last_tick = self._last_activity
@@ -236,6 +240,7 @@ class App:
         self._last_activity = clock.ticks_ms()
         self._update_course()
         self._set_state(IDLE)
+        self.ui.show_course(self._course_blinks, self._course_warn, self._last_activity)
 
     def power_off(self):
         """Long POWER: output off, session saved, off."""
@@ -530,7 +535,9 @@ class App:
                 target=self.settings.get("course_sessions"),
             )
             self.course_note = st.get("line")
+            self.course_phase = st.get("phase")
             self._course_warn = bool(st.get("too_soon"))
+            self._course_blinks = _COURSE_BLINKS.get(self.course_phase, 1)
         except Exception as e:  # noqa: BLE001 - the course is advice; never block a session
             self.course_note = None
             self._course_warn = False

@@ -46,6 +46,7 @@ _COLOURS = {
     "fault": (60, 0, 0),
 }
 _DISPLAY_MS = const(500)
+_BLINK_MS = const(250)
 
 
 class UI:
@@ -61,6 +62,9 @@ class UI:
         self._blink = False
         self._next_draw = 0
         self.lines = None  # callable returning the display lines, set by the app
+        self._blinks = 0  # course pattern: LED blinks left to show (2 per blink: on, off)
+        self._blink_rgb = (0, 0, 0)
+        self._blink_at = 0
 
     def cue(self, name):
         self.last_cue = name
@@ -69,14 +73,27 @@ class UI:
         if self.listener is not None:
             self.listener(name)
 
+    def show_course(self, blinks, warn, now_ms):
+        """Where the client is in a course, on the LED in idle: 1 blink = intensive phase
+        (2-3 sessions a week), 2 = weekly, 3 = monthly maintenance; amber = too soon again."""
+        self._blinks = 2 * blinks
+        self._blink_rgb = (40, 24, 0) if warn else (0, 0, 40)
+        self._blink_at = now_ms
+
     def show_state(self, state):
         if state != self._state:
+            self._blinks = 0
             self._state = state
             c = _COLOURS.get(state, (0, 0, 0))
             self.led.set(c[0], c[1], c[2])
 
     def update(self, now_ms, clock):
         self.buzzer.update(now_ms)
+        if self._blinks and clock.ticks_diff(now_ms, self._blink_at) >= 0:
+            self._blinks -= 1
+            self._blink_at = clock.ticks_add(now_ms, _BLINK_MS)
+            c = self._blink_rgb if self._blinks % 2 else _COLOURS.get(self._state, (0, 0, 0))
+            self.led.set(c[0], c[1], c[2])
         if self.display is not None and self.lines is not None:
             if clock.ticks_diff(now_ms, self._next_draw) >= 0:
                 self._next_draw = clock.ticks_add(now_ms, _DISPLAY_MS)

@@ -402,3 +402,14 @@ def test_any_button_sequence_ends_in_a_valid_safe_state(tmp_path_factory, action
         if c.app.state == "fault":
             assert not c.hw.out_en.is_on()
         c.samples.clear()
+
+
+def test_idle_led_blinks_where_the_client_is_in_the_course(client):
+    led = []
+    real = client.hw.led.set
+    client.hw.led.set = lambda r, g, b: (led.append((r, g, b)), real(r, g, b))
+    client.power_on()
+    client.run(2000)
+    assert client.app.course_phase == "start"
+    blinks = [c for c in led if c == (0, 0, 40)]
+    assert len(blinks) == 1  # start/intensive phase: one blink

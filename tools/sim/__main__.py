@@ -5,7 +5,14 @@
 
 Writes trace.csv, trace.vcd, trace.png and summary.json into DIR (DESIGN section 6) and prints
 a short summary. Exit 0 when the scenario ran (whatever the device did), 2 on a bad scenario
-file (one line naming the problem) or a bad command line.
+file (one line naming the problem) or a bad command line, 1 when the MicroPython VM could not
+run it.
+
+Also in DIR: trace_events.jsonl (state/step changes with area and side, scenario events, cues,
+resets), signals.csv (OUT_EN, BOOST_EN, POL_A, POL_B, DAC code edges), sim_result.json (what
+the core counted per session) and device_fs/ (the device's filesystem: settings.json,
+log.jsonl). Scenarios: tools/sim/scenarios/*.json; a course scenario lists "sessions", each
+with a "day", run one after the other on the same device filesystem and RTC.
 """
 
 from __future__ import annotations
@@ -176,9 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                 "sim: --speed applies to the CPython runtime only; running flat out",
                 file=sys.stderr,
             )
-        summ, _ = api.simulate(
-            scn, out, program, runtime="micropython", mpy=a.mpy, timeout=a.timeout, **kw
-        )
+        try:
+            summ, _ = api.simulate(
+                scn, out, program, runtime="micropython", mpy=a.mpy, timeout=a.timeout, **kw
+            )
+        except RuntimeError as e:  # the VM is missing or the run failed: say so, exit 1
+            print("sim: %s" % e, file=sys.stderr)
+            return 1
     else:
         pacer = Pacer(a.speed, total_s, a.quiet)
         status = pacer if (pacer.live or pacer.bar or a.speed is not None) else None
