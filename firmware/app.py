@@ -124,6 +124,8 @@ class App:
         if state != self.state:
             self.state = state
             self._state_t0 = clock.ticks_ms()
+            if state == IDLE:
+                self._last_activity = self._state_t0  # 3 min idle counts from here
             self.ui.show_state(state)
 
     def _display_lines(self):

@@ -413,3 +413,15 @@ def test_idle_led_blinks_where_the_client_is_in_the_course(client):
     assert client.app.course_phase == "start"
     blinks = [c for c in led if c == (0, 0, 40)]
     assert len(blinks) == 1  # start/intensive phase: one blink
+
+
+def test_after_a_program_the_device_idles_three_minutes_before_powering_off(client):
+    client.power_on()
+    client.touch()
+    client.press("power")
+    assert client.run_until(lambda: client.app.state == "complete", 80_000)
+    client.lift()
+    assert client.run_until(lambda: client.app.state == "idle", 20_000)
+    client.run(170_000)
+    assert client.app.state == "idle"
+    assert client.run_until(lambda: client.app.state == "off", 20_000)

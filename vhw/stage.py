@@ -43,10 +43,19 @@ class MCP4725Model(I2CDevice):
             self.world.notify("dac", 0x60, code)
 
     def read_into(self, buf):
-        # status byte, DAC register (2), EEPROM (2)
-        regs = (0xC0, self.code >> 4, (self.code & 0x0F) << 4, 0, 0)
-        for i in range(min(len(buf), 5)):
-            buf[i] = regs[i]
+        # status byte, DAC register (2), EEPROM (2); written in place: the supervisor reads
+        # the chip back from its control tick, which must not allocate
+        n = len(buf)
+        code = self.code
+        for i in range(n if n < 5 else 5):
+            if i == 0:
+                buf[0] = 0xC0
+            elif i == 1:
+                buf[1] = code >> 4
+            elif i == 2:
+                buf[2] = (code & 0x0F) << 4
+            else:
+                buf[i] = 0
 
 
 class StageModel:

@@ -18,7 +18,8 @@
 //
 // Before the script: `import vhw.install; vhw.install.install_mp()` when vhw/install.py
 // exists and defines install_mp (puts vhw.machine in sys.modules['machine']), unless
-// --no-install.
+// --no-install. --post-mem: after the script, in a separate runPython call, gc.collect() and
+// print "MPVM_MEM_ALLOC <bytes>" (what the script left reachable, e.g. in vhw._keep).
 //
 // --heap: the initial GC heap (default 8 MiB). This port adds heap areas on demand, but one
 // allocation cannot exceed an area: gc.mem_alloc() is meaningful, gc.mem_free() is not a
@@ -43,7 +44,7 @@ function usage(msg) {
   if (msg) process.stderr.write(`mpvm: ${msg}\n`);
   process.stderr.write(
     "usage: node tools/mpvm/run.mjs [--mpy] [--mpy-dir DIR] [--out DIR] [--timeout S] " +
-      "[--heap BYTES] [--pystack N] [--root DIR] [--lib PATH]... [--no-install] " +
+      "[--heap BYTES] [--pystack N] [--root DIR] [--lib PATH]... [--no-install] [--post-mem] " +
       "script.py [args...]\n",
   );
   process.exit(2);
@@ -70,6 +71,7 @@ function parseArgs(argv) {
     else if (a === "--root") o.root = path.resolve(val(a));
     else if (a === "--lib") o.libs.push(path.resolve(val(a)));
     else if (a === "--no-install") o.install = false;
+    else if (a === "--post-mem") o.postMem = true;
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else {
@@ -261,6 +263,12 @@ async function workerMain() {
     const argv = [vmScript, ...o.args].map((a) => JSON.stringify(a)).join(", ");
     mp.runPython(`_mpvm_rc = _mpvm_run(${JSON.stringify(vmScript)}, [${argv}], ${o.install ? "True" : "False"})`);
     rc = mp.globals.get("_mpvm_rc");
+    if (o.postMem) {
+      // A collect inside one runPython call frees nothing on this port (the call's own frames
+      // hold the garbage); a later call sees only what is really retained. Scripts keep what
+      // they want measured in a module attribute (e.g. vhw._keep).
+      mp.runPython("import gc\ngc.collect()\nprint('MPVM_MEM_ALLOC', gc.mem_alloc())");
+    }
   } catch (e) {
     // only reached when the bootstrap itself failed
     err.put(10);
@@ -286,7 +294,7 @@ function main() {
   const worker = new Worker(url.fileURLToPath(import.meta.url), {
     workerData: {
       files, script: o.script, args: o.args, heap: o.heap, pystack: o.pystack,
-      out: o.out ? path.resolve(o.out) : null, install: o.install,
+      out: o.out ? path.resolve(o.out) : null, install: o.install, postMem: !!o.postMem,
     },
     stdout: false, stderr: false,
   });

@@ -57,6 +57,7 @@ def command(
     root: str | os.PathLike[str] | None = None,
     install: bool = True,
     heap: int | None = None,
+    post_mem: bool = False,
 ) -> list[str]:
     """The node command line that runs ``path`` on the VM."""
     cmd = [node_path(), str(RUN_MJS), "--timeout", str(timeout)]
@@ -72,6 +73,8 @@ def command(
         cmd += ["--heap", str(heap)]
     if not install:
         cmd.append("--no-install")
+    if post_mem:
+        cmd.append("--post-mem")
     for lib in libs:
         cmd += ["--lib", str(lib)]
     cmd.append(str(path))
@@ -91,6 +94,7 @@ def run_script(
     root: str | os.PathLike[str] | None = None,
     install: bool = True,
     heap: int | None = None,
+    post_mem: bool = False,
 ) -> tuple[int, str, str]:
     """Run one MicroPython script on a fresh VM; return (returncode, stdout, stderr).
 
@@ -110,6 +114,7 @@ def run_script(
         root=root,
         install=install,
         heap=heap,
+        post_mem=post_mem,
     )
     try:
         # node kills the VM itself at `timeout`; this is the backstop

@@ -1,6 +1,5 @@
 # Control-tick figures on the MicroPython VM for tools/bench.py (DESIGN section 7): run by
 # tools/mpvm/runner.py, prints one line `BENCH {json}`.
-#   ram_after_boot_bytes            gc.mem_alloc() after gc.collect(), once the App is built
 #   tick_us_micropython             mean wall µs of App.tick() in the running state, on skin
 #   tick_ratio_empty_loop_micropython  that / one iteration of an empty for-range loop
 #   alloc_bytes_per_tick_micropython   gc.mem_alloc() growth across App.tick(), gc disabled
@@ -65,7 +64,8 @@ def main():
     run_ms(4000)
     state = app.state
     res = {
-        "ram_after_boot_bytes": ram,
+        # RAM after boot is measured by mp_ram.py (a collect here frees nothing on this VM)
+        "ram_in_run_bytes": ram,
         "ram_before_firmware_bytes": ram0,
         "state": state,
         "contact": bool(app.supervisor.contact),
