@@ -52,6 +52,8 @@
 import json
 import os
 
+from safety import limits as _limits
+
 try:
     from waveforms import plan as _plan
 except ImportError:  # pragma: no cover - the waveform engine is part of every image
@@ -73,14 +75,15 @@ EYE_AREAS = ("eye_contour",)
 SIDES = ("left", "right", "centre")
 MOVEMENTS = ("toward", "away", "hold")
 SHAPES = ("biphasic", "monophasic", "wave")
-PROBES = ("disk", "globe", "qtip")
+PROBES = _limits.PROBES
 POLARITIES = ("pos_first", "neg_first")
 
-PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
-DENSITY_UA_PER_MM2 = 20  # 2 mA/cm2 = 2000 uA / 100 mm2
-CEILING_UA = 1000
-EYE_CAP_UA = 200
-MIN_UA = 10
+# The caps are the supervisor's (one source of truth in safety/limits.py).
+PROBE_AREA_MM2 = _limits.PROBE_AREA_MM2
+DENSITY_UA_PER_MM2 = _limits.DENSITY_UA_PER_MM2  # 2 mA/cm2 = 2000 uA / 100 mm2
+CEILING_UA = _limits.CEILING_UA
+EYE_CAP_UA = _limits.EYE_CAP_UA
+MIN_UA = _limits.MIN_UA
 
 STROKES_MIN = 3
 STROKES_MAX = 20

@@ -45,6 +45,7 @@ import json
 import os
 
 from drivers import clock
+from safety import limits as _limits
 
 SETTINGS = "settings.json"
 LOG = "log.jsonl"
@@ -56,9 +57,9 @@ ERROR_MAX = 120  # characters of an error text in the log
 YEAR_SET = 2024  # an RTC reading before this year means it was never set
 
 LEVELS = 10
-PROBES = ("disk", "globe", "qtip")
+PROBES = _limits.PROBES
 MODES = ("home", "pro")
-CEILING_UA = 1000
+CEILING_UA = _limits.CEILING_UA
 
 
 def _join(root, name):

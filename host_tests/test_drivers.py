@@ -258,3 +258,15 @@ def test_boards_build_on_the_fake_machine():
     assert boards.name_for_platform("linux") == "sim"
     with pytest.raises(ValueError):
         boards.load("arduino")
+
+
+def test_watchdog_fires_at_its_instant_inside_one_long_sleep(sim):
+    from vhw.vclock import WatchdogReset
+
+    vc, stage, hw = sim
+    wdt = hw.make_wdt(500)
+    t0 = clock.ticks_ms()
+    with pytest.raises(WatchdogReset):
+        vc.sleep_ms(5000)  # a stalled loop: one long sleep, no timer due
+    assert clock.ticks_diff(clock.ticks_ms(), t0) == 501
+    assert wdt.feeds == 0

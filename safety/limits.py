@@ -21,7 +21,7 @@ MODES = (MODE_HOME, MODE_PRO, "professional")
 
 PROBES = ("disk", "globe", "qtip")
 # Reference probe contact areas, used when a board gives none (a board's probe_area_mm2 wins).
-PROBE_AREA_MM2 = {"disk": 300, "globe": 50, "qtip": 20}
+PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}  # as the board files
 
 # Session limits (DESIGN 4.9)
 PROGRAM_MAX_MS = const(1800000)  # 30 min

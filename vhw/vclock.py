@@ -115,9 +115,20 @@ class VClock:
                 if dt <= best:
                     best = dt
                     nxt = t
-            if nxt is None:
-                self._step(remaining)
-                return
+            # A watchdog expires at its own instant, not at the end of a long sleep.
+            for w in self.watchdogs:
+                dms = ticks_diff(ticks_add(w.last, w.timeout + 1), self._ms)
+                if dms <= 0:
+                    w.check(self._ms)  # due now: raises WatchdogReset
+                    continue
+                if dms < 1000000:  # keeps dms * 1000 a small int
+                    dw = dms * 1000 - self._sub
+                    if dw < best:
+                        best = dw
+                        nxt = None
             self._step(best)
             remaining -= best
-            nxt.fire()
+            if nxt is not None:
+                nxt.fire()
+            elif remaining <= 0:
+                return
