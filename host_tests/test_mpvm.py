@@ -227,3 +227,31 @@ def test_runner_is_micropython_with_device_tree(tmp_path: Path) -> None:
     assert first == "micropython webassembly /app"
     for d in ("drivers", "vhw"):
         assert repr(d) in listing
+
+
+def test_app_boots_from_a_romfs_image(tmp_path: Path, mpy_dir: Path) -> None:
+    # The firmware run in place from a ROMFS image, as frozen or on a board's ROMFS partition.
+    import subprocess
+    import sys
+
+    _need_vm()
+    img = tmp_path / "app.romfs"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpremote",
+            "romfs",
+            "--no-mpy",
+            "-o",
+            str(img),
+            "build",
+            str(mpy_dir),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    script = ROOT / "tools" / "sim" / "mp_ram.py"
+    rc, out, err = runner.run_script(script, romfs=img, post_mem=True, args=("app",))
+    assert rc == 0, err
+    assert "MPVM_MEM_ALLOC" in out

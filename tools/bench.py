@@ -127,31 +127,57 @@ def tick_micropython(b: Bench) -> None:
     ram_micropython(b, runner, mpy)
 
 
+def _vm_mem(runner, what: str, **kw) -> int:
+    rc, out, err = runner.run_script(
+        os.path.join(ROOT, "tools", "sim", "mp_ram.py"),
+        timeout=120,
+        args=(what,),
+        post_mem=True,
+        **kw,
+    )
+    line = next((x for x in out.splitlines() if x.startswith("MPVM_MEM_ALLOC ")), None)
+    if rc != 0 or line is None:
+        last = (err or out).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError("VM RAM figure failed (exit %d): %s" % (rc, last[0]))
+    return int(line.split()[1])
+
+
+def _romfs_image() -> str | None:
+    """build/mpy packed as a ROMFS image (mpremote romfs build), or None without build/mpy."""
+    src = _mpy_dir()
+    if src is None:
+        return None
+    img = os.path.join(BUILD, "app.romfs")
+    subprocess.run(
+        [sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", img, "build", src],
+        check=True,
+        capture_output=True,
+    )
+    return img
+
+
 def ram_micropython(b: Bench, runner, mpy: bool) -> None:
-    """ram_after_boot_bytes: what stays allocated once the App is built. On this VM a collect
-    inside the same runPython call frees nothing, so tools/sim/mp_ram.py keeps its objects and
-    the runner collects and reads gc.mem_alloc() in a later call (--post-mem)."""
-    got = {}
-    for what in ("base", "app"):
-        rc, out, err = runner.run_script(
-            os.path.join(ROOT, "tools", "sim", "mp_ram.py"),
-            mpy=mpy,
-            timeout=120,
-            args=(what,),
-            post_mem=True,
-        )
-        line = next((x for x in out.splitlines() if x.startswith("MPVM_MEM_ALLOC ")), None)
-        if rc != 0 or line is None:
-            last = (err or out).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError("VM RAM figure failed (exit %d): %s" % (rc, last[0]))
-        got[what] = int(line.split()[1])
-    src = "MicroPython VM (webassembly, %s)" % ("mpy" if mpy else "py sources")
-    b.put({"ram_after_boot_bytes": got["app"]}, src)
+    """ram_after_boot_bytes: what the firmware keeps allocated once the App is built, with its
+    bytecode in place in a ROMFS image (as frozen into firmware or on a board's ROMFS
+    partition), minus the virtual board itself (the fakes stand in for the ROM-resident machine
+    module). On this VM a collect inside one runPython call frees nothing, so
+    tools/sim/mp_ram.py keeps its objects and the runner collects in a later call (--post-mem).
+    The same figures with the .mpy files loaded into RAM (what `make deploy` copies) are noted."""
+    img = _romfs_image()
+    if img is None:
+        b.note("ram_after_boot_bytes: no build/mpy (run `make mpy`): not measured")
+        return
+    rom_base = _vm_mem(runner, "base", romfs=img)
+    rom_app = _vm_mem(runner, "app", romfs=img)
+    fs_base = _vm_mem(runner, "base", mpy=True)
+    fs_app = _vm_mem(runner, "app", mpy=True)
+    b.put({"ram_after_boot_bytes": rom_app - rom_base}, "MicroPython VM (webassembly, ROMFS)")
     b.note(
-        "ram_after_boot_bytes: gc.mem_alloc() after the App is built (%s, bytecode in RAM as "
-        "when .mpy files are copied to a board; frozen into firmware it would sit in flash); "
-        "%d bytes of it are the virtual board alone (vhw fakes, clock, stage model)"
-        % ("from .mpy" if mpy else "from .py sources", got["base"])
+        "ram_after_boot_bytes: gc.mem_alloc() after the App is built: %d bytes in the VM with "
+        "the firmware in a ROMFS image, of which %d are the virtual board alone (vhw fakes, "
+        "clock, stage model): firmware %d. With the .mpy files in the filesystem (bytecode "
+        "loaded into RAM, as `make deploy` copies them): %d in the VM, firmware %d."
+        % (rom_app, rom_base, rom_app - rom_base, fs_app, fs_app - fs_base)
     )
 
 

@@ -18,7 +18,8 @@
 //
 // Before the script: `import vhw.install; vhw.install.install_mp()` when vhw/install.py
 // exists and defines install_mp (puts vhw.machine in sys.modules['machine']), unless
-// --no-install. --post-mem: after the script, in a separate runPython call, gc.collect() and
+// --no-install. --romfs IMAGE: the device tree from a ROMFS image (`mpremote romfs build`),
+// mounted at /rom and run in place as on a board with a ROMFS partition. --post-mem: after the script, in a separate runPython call, gc.collect() and
 // print "MPVM_MEM_ALLOC <bytes>" (what the script left reachable, e.g. in vhw._keep).
 //
 // --heap: the initial GC heap (default 8 MiB). This port adds heap areas on demand, but one
@@ -45,6 +46,7 @@ function usage(msg) {
   process.stderr.write(
     "usage: node tools/mpvm/run.mjs [--mpy] [--mpy-dir DIR] [--out DIR] [--timeout S] " +
       "[--heap BYTES] [--pystack N] [--root DIR] [--lib PATH]... [--no-install] [--post-mem] " +
+      "[--romfs IMAGE] " +
       "script.py [args...]\n",
   );
   process.exit(2);
@@ -72,6 +74,7 @@ function parseArgs(argv) {
     else if (a === "--lib") o.libs.push(path.resolve(val(a)));
     else if (a === "--no-install") o.install = false;
     else if (a === "--post-mem") o.postMem = true;
+    else if (a === "--romfs") o.romfs = path.resolve(val(a));
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else {
@@ -103,11 +106,17 @@ function collectFiles(o) {
   const pairs = [];
   const rel = (v) => v.slice("/app/".length);
   const noPyc = (h) => !h.endsWith(".pyc");
+  if (o.romfs) {
+    // the device tree comes from the ROMFS image (mounted at /rom); only vhw goes to /app
+  } else {
   for (const f of ENTRY_FILES) {
     const h = path.join(o.root, f);
     if (fs.existsSync(h)) pairs.push([`/app/${f}`, h]);
   }
-  if (o.mpy) {
+  }
+  if (o.romfs) {
+    // nothing more
+  } else if (o.mpy) {
     const mpyRoot = o.mpyDir || path.join(o.root, "build", "mpy");
     if (!fs.existsSync(mpyRoot)) {
       process.stderr.write(`mpvm: ${mpyRoot} does not exist: run \`make mpy\` first\n`);
@@ -147,7 +156,7 @@ function collectFiles(o) {
 const BOOTSTRAP = String.raw`
 def _mpvm_run(script, argv, install):
     import sys, os, micropython
-    sys.path[:] = ['/script', '/extra', '/app', '', '.frozen', '/lib']
+    sys.path[:] = ['/script', '/extra', '/rom', '/app', '', '.frozen', '/lib']
     sys.argv[:] = argv
     os.chdir('/app')
     rc = 0
@@ -247,6 +256,7 @@ async function workerMain() {
   );
   const mp = await loadMicroPython({
     heapsize: o.heap, pystack: o.pystack, linebuffer: false,
+    romfs: o.romfs ? new Uint8Array(fs.readFileSync(o.romfs)) : undefined,
     stdout: (b) => { for (const c of b) out.put(c); },
     stderr: (b) => { for (const c of b) err.put(c); },
   });
@@ -295,6 +305,7 @@ function main() {
     workerData: {
       files, script: o.script, args: o.args, heap: o.heap, pystack: o.pystack,
       out: o.out ? path.resolve(o.out) : null, install: o.install, postMem: !!o.postMem,
+      romfs: o.romfs || null,
     },
     stdout: false, stderr: false,
   });

@@ -58,6 +58,7 @@ def command(
     install: bool = True,
     heap: int | None = None,
     post_mem: bool = False,
+    romfs: str | os.PathLike[str] | None = None,
 ) -> list[str]:
     """The node command line that runs ``path`` on the VM."""
     cmd = [node_path(), str(RUN_MJS), "--timeout", str(timeout)]
@@ -75,6 +76,8 @@ def command(
         cmd.append("--no-install")
     if post_mem:
         cmd.append("--post-mem")
+    if romfs is not None:
+        cmd += ["--romfs", str(romfs)]
     for lib in libs:
         cmd += ["--lib", str(lib)]
     cmd.append(str(path))
@@ -95,6 +98,7 @@ def run_script(
     install: bool = True,
     heap: int | None = None,
     post_mem: bool = False,
+    romfs: str | os.PathLike[str] | None = None,
 ) -> tuple[int, str, str]:
     """Run one MicroPython script on a fresh VM; return (returncode, stdout, stderr).
 
@@ -115,6 +119,7 @@ def run_script(
         install=install,
         heap=heap,
         post_mem=post_mem,
+        romfs=romfs,
     )
     try:
         # node kills the VM itself at `timeout`; this is the backstop
