@@ -77,7 +77,6 @@ class App:
         self._reset_session()
         self._last_activity = clock.ticks_ms()
         self._state_t0 = self._last_activity
-        self._was_contact = False
         self._poor_cued = False
         self._find_ms = 0
         self._find_cap = 0
@@ -133,12 +132,19 @@ class App:
         if s == FAULT:
             return ("FAULT", str(self.fault), "long POWER to clear")
         if self.step is not None and s in (RUNNING, PAUSED):
-            left = (self._step_ms - self.step_on_ms) // 1000
+            left = (self.program.get("duration_ms", 0) - self.on_skin_ms) // 1000
+            sup = self.supervisor
+            if not sup.contact:
+                quality = "--"
+            elif sup.poor_contact:
+                quality = "add gel"
+            else:
+                quality = "ok"
             return (
                 "%s %s" % (self.program_id, s),
                 "%s %s" % (self.area, self.side),
-                "level %d  %ds left" % (self.level, left),
-                "contact %s" % ("ok" if self.supervisor.contact else "--"),
+                "L%d  %d:%02d left" % (self.level, left // 60, left % 60),
+                "contact " + quality,
             )
         return (
             "%s  L%d" % (self.program_id, self.level),
@@ -219,7 +225,10 @@ class App:
                 self._set_state(IDLE)
         elif state == FAULT:
             self.supervisor.tick(now, 0)
-        if self.supervisor.latched and self.state != FAULT:
+            if limits.idle_over(self._last_activity, now):
+                self.power_off()  # the latch stays: it shows again at the next power-on
+        st = self.state
+        if self.supervisor.latched and st != FAULT and st != OFF:
             self._enter_fault(self.supervisor.fault)
         self._after(now)
 
@@ -248,8 +257,9 @@ class App:
         """Long POWER: output off, session saved, off."""
         self.hw.stage.off()
         self.player.stop()
-        if self.program is not None or self.program_id == FINDLEVEL:
+        if self.program is not None:
             self._end_session(False)
+        self._leave_findlevel()
         self.settings.save()
         self.ui.cue("power_off")
         self._set_state(OFF)
@@ -293,6 +303,7 @@ class App:
             self.ui.cue("fault")
             return
         self.program = prog
+        self.settings.save()  # level and program choice: written now, before any output
         self._reset_session()
         self.step_index = -1
         if self._course_warn:
@@ -549,6 +560,7 @@ class App:
     def _enter_fault(self, code):
         self.hw.stage.off()
         self.player.stop()
+        self._leave_findlevel()
         self.fault = code
         if self.program is not None:
             self.session_faults.append(code)
@@ -564,12 +576,14 @@ class App:
         self._set_state(FAULT)
 
     def _try_clear(self, now):
+        """Long POWER in fault: clears once the cause is gone; otherwise the device powers
+        down with the fault still latched (a power cycle that cannot hide the fault)."""
         if self.supervisor.clear(now):
             self.fault = None
             self.ui.cue("click")
             self._set_state(IDLE)
         else:
-            self.ui.cue("fault")
+            self.power_off()
 
     # -- find my level ----------------------------------------------------------------------
     def _start_findlevel(self, now):
@@ -632,10 +646,14 @@ class App:
         else:
             # Pressed before any current flowed: nothing learned, nothing stored.
             self.ui.cue("limit")
-        self.program_id = self.program_id_saved
-        self.area = None
-        self.side = None
+        self._leave_findlevel()
         self._set_state(IDLE)
+
+    def _leave_findlevel(self):
+        if self.program_id == FINDLEVEL:
+            self.program_id = self.program_id_saved
+            self.area = None
+            self.side = None
 
 
 def main():

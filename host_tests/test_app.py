@@ -281,8 +281,10 @@ def test_a_latched_fault_clears_only_with_a_long_press_once_the_cause_is_gone(cl
     client.run(20)
     assert client.app.state == "fault" and client.app.fault == faults.SHORT
     assert not client.hw.out_en.is_on()
-    client.press("power", 1200, 100)  # cause still there
-    assert client.app.state == "fault"
+    client.press("power", 1200, 100)  # cause still there: powers down, fault still latched
+    assert client.app.state == "off"
+    client.press("power", 1200, 300)
+    assert client.app.state == "fault" and client.app.fault == faults.SHORT
     client.stage.set_fault("short_circuit", False)
     client.press("power", 1200, 100)
     assert client.app.state == "idle"
@@ -317,6 +319,16 @@ def test_find_my_level_stores_80_percent_of_the_first_tingle(client):
 def test_find_my_level_without_a_press_stops_at_the_mode_cap(client):
     _findlevel(client, None)
     assert client.app.settings.get("client_ceiling_ua")["disk"] == 500  # home mode cap
+
+
+def test_power_off_during_find_my_level_keeps_the_program_choice(client):
+    client.power_on()
+    client.touch()
+    client.press("plus", 1200, 0)
+    client.run(2000)
+    client.press("power", 1200, 100)
+    assert client.app.state == "off" and client.app.program_id == "quick"
+    assert list(client.app.log.records(sessions_only=True)) == []
 
 
 def test_find_my_level_press_before_any_current_stores_nothing(client):
