@@ -38,6 +38,8 @@ FAULT = "fault"
 FINDLEVEL = "findlevel"  # program id shown while the find-my-level routine runs
 
 _SIDES = ("left", "right")
+_END_STEP = const(1)
+_END_PROGRAM = const(2)
 # LED blinks in idle: where the client is in a course (firmware/course.py phases)
 _COURSE_BLINKS = {"start": 1, "intensive": 1, "weekly": 2, "maintenance": 3}
 
@@ -116,6 +118,7 @@ class App:
         self._session_t0 = clock.ticks_ms()
         self._extending = False
         self._ext_side = -1
+        self._ending = 0  # _END_STEP / _END_PROGRAM while the last period plays out
         self._p_uc = 0
         self._p_nc = 0
 
@@ -376,7 +379,7 @@ class App:
         if ep == SHORT:
             if self.state == RUNNING:
                 self._user_pause = True
-                self.player.stop()
+                self.player.finish()  # the current period completes: no unbalanced half
                 self.ui.cue("pause")
                 self._set_state(PAUSED)
                 paused_by_user = True
@@ -397,6 +400,17 @@ class App:
         if sup.latched:
             return
         self.player.set_amplitude(allowed)
+        if self._ending:
+            # The step's time is up: its last period plays out (balanced), then move on.
+            self._account()
+            if not self.player.playing:
+                done = self._ending == _END_PROGRAM
+                self._ending = 0
+                if done:
+                    self._finish(now, True)
+                else:
+                    self._next_step(now)
+            return
         contact = sup.contact
         if paused_by_user:
             return
@@ -432,11 +446,13 @@ class App:
             self.ui.cue(cue if cue is not None else "stroke")
         if self._extending:
             if self._balanced():
-                self._finish(now, True)
+                self._ending = _END_PROGRAM
+                self.player.finish()
             return
         if self.step_on_ms >= self._step_ms:
             self.steps_completed += 1
-            self._next_step(now)
+            self._ending = _END_STEP
+            self.player.finish()
         elif limits.program_over(self._session_t0, now):
             self._finish(now, False)
 

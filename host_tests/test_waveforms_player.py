@@ -205,7 +205,7 @@ def test_charge_counters_balance(sim):
     p.stop()
 
 
-def test_amplitude_changes_at_period_start_and_cuts_at_once(sim):
+def test_amplitude_changes_apply_at_period_start_up_and_down(sim):
     vc, stage, hw = sim
     pl = P.make(P.BIPHASIC, 10000, 800, 800)  # 100 ms period, 49975 µs phases
     p = PL.Player.for_hw(hw)
@@ -217,16 +217,36 @@ def test_amplitude_changes_at_period_start_and_cuts_at_once(sim):
     assert hw.stage.set_ua_req == 200
     run(vc, p, 12000)  # t = 102 ms: period 1 started at 100 ms
     assert hw.stage.set_ua_req == 600
-    p.set_amplitude(100)  # a decrease: at the next callback, <= 2 ms
-    run(vc, p, 2000)
+    p.set_amplitude(100)  # a decrease: also at the next period, so period 1 stays balanced
+    run(vc, p, 80000)  # t = 182 ms: period 1's negative phase still at 600
+    assert hw.stage.set_ua_req == 600
+    run(vc, p, 20000)  # t = 202 ms: period 2
     assert hw.stage.set_ua_req == 100
+    pos, neg = p.charge_nc()
+    assert pos == neg + 100 * pl.phase_us // 1000  # every period balanced; period 2's + half
     p.set_amplitude(5000)  # never above the plan's (capped) amplitude
     run(vc, p, 100000)
     assert hw.stage.set_ua_req == 800
     p.set_amplitude(-5)
-    run(vc, p, 2000)
+    run(vc, p, 100000)
     assert hw.stage.level_ua == 0
     p.stop()
+
+
+def test_finish_stops_at_the_end_of_the_period(sim):
+    vc, stage, hw = sim
+    pl = P.make(P.BIPHASIC, 500, 300, 300)  # 0.5 Hz: 2 s periods
+    p = PL.Player.for_hw(hw)
+    p.start(pl, 300)
+    run(vc, p, 500000)  # in the positive phase
+    p.finish()
+    run(vc, p, 1000000)
+    assert p.playing  # the negative phase still plays
+    run(vc, p, 600000)
+    assert not p.playing and not hw.out_en.is_on()
+    pos, neg = p.charge_nc()
+    assert pos == neg > 0  # one whole, balanced period
+    assert p.error == PL.ERR_NONE
 
 
 def test_level_ua_zero_in_dead_time(sim):

@@ -110,6 +110,7 @@ class Player:
         self._alt_left = 0
         self._alt_due = clock.ticks_us()
         self._acc = 0
+        self._finishing = False
 
     @classmethod
     def for_hw(cls, hw):
@@ -155,8 +156,9 @@ class Player:
         self._hb = now_ms
 
     def set_amplitude(self, ua):
-        """The pulse level from now on, clamped to 0..plan.amp_ua. Increases apply at the next
-        period start, decreases at the next callback (<= 2 ms)."""
+        """The pulse level from now on, clamped to 0..plan.amp_ua. It applies at the next period
+        start, up or down, so both phases of a period carry the same level and every biphasic
+        period balances. What must stop at once (contact lost, a fault) calls stop()."""
         ua = int(ua)
         if ua < 0:
             ua = 0
@@ -181,6 +183,17 @@ class Player:
         """(positive, negative) delivered charge in nC (off the hot path: may be a big int)."""
         return (self.pos_uc * 1000 + self.pos_nc, self.neg_uc * 1000 + self.neg_nc)
 
+    def finish(self):
+        """Stop at the end of the current period (the timer strategy), so a step change or a
+        pause never leaves a half-played, unbalanced period; `playing` goes False then. The
+        PWM strategy (>= 8 Hz, periods <= 125 ms) stops at once."""
+        if not self.playing:
+            return
+        if self.mode != "timer":
+            self.stop()
+            return
+        self._finishing = True
+
     def start(self, plan, amp_ua=0):
         """Play plan from its first segment. amp_ua: the starting level (soft start is the
         caller's: start at 0 and raise with set_amplitude). Raises ValueError on a bad plan."""
@@ -189,6 +202,7 @@ class Player:
         self.stop()
         self.plan = plan
         self._reset_counters()
+        self._finishing = False
         self.error = ERR_NONE
         self._amp = 0
         self.set_amplitude(amp_ua)
@@ -276,11 +290,6 @@ class Player:
                 self.deadman_trips += 1
                 self._halt(ERR_DEADMAN)
                 return
-            if self._amp < self._lvl:  # a cut: now, not at the next boundary
-                self._lvl = self._amp
-                if self.plan.pol[self._i] != _OPEN_POL:
-                    self.stage.set_ua(self._amp)
-                    self._dac_ua = self._amp
             if self._left > 0:
                 self._arm(self._left)
                 return
@@ -299,6 +308,10 @@ class Player:
             return
         i = self._i + 1
         if i >= pl.n:
+            if self._finishing:
+                # finish(): the period is complete and balanced; off here
+                self._halt(ERR_NONE)
+                return
             i = 0
             self.periods_played += 1
             a = self._amp
