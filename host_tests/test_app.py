@@ -437,3 +437,30 @@ def test_after_a_program_the_device_idles_three_minutes_before_powering_off(clie
     client.run(170_000)
     assert client.app.state == "idle"
     assert client.run_until(lambda: client.app.state == "off", 20_000)
+
+
+def test_a_session_without_lift_off_delivers_zero_net_charge(client):
+    # Biphasic periods balance: amplitude changes wait for the period start, and a step end or
+    # a pause lets the current period finish. Integrated exactly from every output edge.
+    vc = client.vc
+    acc = [0, vc.now_us_abs(), 0]  # signed µA·µs, last edge time, current
+
+    def edge(kind, ident, v):
+        t = vc.now_us_abs()
+        acc[0] += acc[2] * (t - acc[1])
+        acc[1] = t
+        acc[2] = client.stage.measured_ua()
+
+    machine.world.listeners.append(edge)
+    client.power_on()
+    client.touch()
+    client.press("power")
+    client.run(9000)
+    client.press("power")  # a pause mid-stroke
+    client.run(2000)
+    client.press("power")
+    assert client.run_until(lambda: client.app.state == "complete", 90_000)
+    edge(None, None, None)
+    delivered = sum(client.app.last_record["charge_uc"].values())
+    assert delivered > 1000
+    assert acc[0] == 0
