@@ -60,7 +60,7 @@ QUICK = {
 class Client:
     """Drives the app tick by tick: buttons, probes, and a record of what the device did."""
 
-    def __init__(self, tmp_path, program="quick", settings_extra=None):
+    def __init__(self, tmp_path, program="quick", settings_extra=None, settings_text=None):
         self.vc, self.stage = make_sim_world()
         self.hw = board.build(machine)
         root = str(tmp_path)
@@ -71,7 +71,7 @@ class Client:
         s = {"last_program": program, "level": 10}
         s.update(settings_extra or {})
         with open(os.path.join(root, "settings.json"), "w") as f:
-            json.dump(s, f)
+            f.write(json.dumps(s) if settings_text is None else settings_text)
         self.root = root
         self.app = appmod.App(self.hw, root, (programs.shipped_dir(), custom))
         self.cues = []
@@ -464,3 +464,29 @@ def test_a_session_without_lift_off_delivers_zero_net_charge(client):
     delivered = sum(client.app.last_record["charge_uc"].values())
     assert delivered > 1000
     assert acc[0] == 0
+
+
+def test_bad_input_is_reported_and_the_device_stays_usable(tmp_path):
+    # A corrupt settings file, a custom program asking for 5 mA, one with an unknown probe:
+    # each is logged with its cause; the defaults and the valid programs still work.
+    custom = tmp_path / "programs"
+    custom.mkdir()
+    steps = [dict(s, intensity_ua=[50, 5000]) for s in QUICK["steps"]]
+    greedy = dict(QUICK, id="greedy", steps=steps)
+    (custom / "greedy.json").write_text(json.dumps(greedy))
+    odd = dict(QUICK, id="odd", probe="needle")
+    (custom / "odd.json").write_text(json.dumps(odd))
+    c = Client(tmp_path, settings_text='{"level": 4, "mode": ')  # a torn settings write
+    app = c.app
+    assert "greedy" not in app.catalog and "odd" not in app.catalog
+    errors = [r.get("error") or "" for r in app.log.records()]
+    assert any("greedy.json" in e for e in errors)
+    assert any("odd.json" in e and "needle" in e for e in errors)
+    assert any("settings.json" in e and "corrupt" in e for e in errors)
+    assert app.level == 1 and app.supervisor.mode == "home"  # safe defaults
+    c.power_on()
+    c.touch()
+    c.press("power")
+    assert app.state == "running" and app.program_id in app.catalog
+    c.run(5000)
+    assert max(m for _, m, _, _ in c.samples) <= 500
