@@ -315,7 +315,7 @@ def test_default_scenario_runs_lift_to_completion(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not LONG_RUNS, reason="long scenario: make soak or SIM_LONG=1")
+@pytest.mark.skipif(not LONG_RUNS, reason="long scenario: make test, make soak or SIM_LONG=1")
 @pytest.mark.parametrize("name", LONG)
 def test_shipped_long_scenario_runs(tmp_path, name):
     summ, tr, _ = run(tmp_path, json.load(open(api.scenario_path(name))))
