@@ -244,7 +244,8 @@ class Supervisor:
         level = -1  # no sample this tick
         if playing or stage.enabled:
             self.sense.read()
-            level = stage.level_ua
+            # the player knows the level on the output also when PWM hardware drives the bridge
+            level = player.level_ua if playing else stage.level_ua
         elif request_ua > 0:
             if self.probe_timer.due(now_ms):
                 try:

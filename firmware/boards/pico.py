@@ -24,7 +24,10 @@ I2C_ID = 0
 I2C_FREQ = 400000
 DAC_KIND = "mcp4725"  # or "pwm"
 MCP4725_ADDR = 0x60
-PLAYER_KIND = "pwm"  # complementary PWM on POL_A/POL_B for square waves; timer below ~8 Hz
+# The player: "timer" (a virtual machine.Timer per segment, what the simulator and the tests
+# run) or "pwm" (complementary PWM on POL_A/POL_B for whole-Hz square waves >= 8 Hz, timer
+# below; not yet validated end to end on hardware).
+PLAYER_KIND = "timer"
 LED_KIND = "pin"
 
 # Calibration (see the README's output-stage section)
