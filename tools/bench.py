@@ -185,38 +185,13 @@ def ram_micropython(b: Bench, runner, mpy: bool) -> None:
 
 
 def _drive_to_running():
-    """A sim board with the app running on skin (the same client as mp_bench.py)."""
-    import machine
-
-    from firmware.boards import sim as board
+    """A sim board with the app running on skin: the same client as on the VM."""
     from vhw import install
 
     install.install()
-    vc, stage = install.make_sim_world()
-    hw = board.build(machine)
-    from firmware.app import App
+    from tools.sim.mp_bench import drive_to_running
 
-    root = tempfile.mkdtemp(prefix="bench-fs-")
-    app = App(hw, root=root)
-    w = machine.world
-    pins = board.PINS
-
-    def run_ms(ms: int) -> None:
-        for _ in range(ms // 2):
-            app.tick()
-            vc.sleep_us(2000)
-
-    w.press(pins["BTN_POWER"], True)
-    run_ms(1500)
-    w.press(pins["BTN_POWER"], False)
-    run_ms(1500)
-    stage.set_load(True, 20000)
-    run_ms(1000)
-    w.press(pins["BTN_POWER"], True)
-    run_ms(100)
-    w.press(pins["BTN_POWER"], False)
-    run_ms(4000)
-    return app, vc
+    return drive_to_running(tempfile.mkdtemp(prefix="bench-fs-"))
 
 
 def tick_cpython(b: Bench) -> None:

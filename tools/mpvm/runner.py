@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -86,41 +87,17 @@ def command(
 
 
 def run_script(
-    path: str | os.PathLike[str],
-    *,
-    mpy: bool = False,
-    mpy_dir: str | os.PathLike[str] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
-    timeout: float = 120,
-    args: tuple[str, ...] | list[str] = (),
-    libs: tuple[str, ...] | list[str] = (),
-    root: str | os.PathLike[str] | None = None,
-    install: bool = True,
-    heap: int | None = None,
-    post_mem: bool = False,
-    romfs: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str], *, timeout: float = 120, **options: Any
 ) -> tuple[int, str, str]:
     """Run one MicroPython script on a fresh VM; return (returncode, stdout, stderr).
 
-    returncode: the script's ``sys.exit`` code, 0 when it ended normally, 1 when it raised,
-    124 on timeout, 2 on a usage error (e.g. ``mpy=True`` before ``make mpy``).
+    options: those of command() (mpy, mpy_dir, out_dir, args, libs, root, install, heap,
+    post_mem, romfs). returncode: the script's ``sys.exit`` code, 0 when it ended normally, 1
+    when it raised, 124 on timeout, 2 on a usage error (e.g. ``mpy=True`` before ``make mpy``).
     """
     if not available():
         raise VMUnavailable("tools/mpvm/node_modules missing: run `make node`")
-    cmd = command(
-        path,
-        mpy=mpy,
-        mpy_dir=mpy_dir,
-        out_dir=out_dir,
-        timeout=timeout,
-        args=args,
-        libs=libs,
-        root=root,
-        install=install,
-        heap=heap,
-        post_mem=post_mem,
-        romfs=romfs,
-    )
+    cmd = command(path, timeout=timeout, **options)
     try:
         # node kills the VM itself at `timeout`; this is the backstop
         p = subprocess.run(

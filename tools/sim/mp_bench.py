@@ -23,26 +23,16 @@ def empty_loop_us(n):
     return time.ticks_diff(time.ticks_us(), t0) / n
 
 
-def main():
+def drive_to_running(root):
+    """The bench's client, the same on both runtimes (tools/bench.py imports it for CPython):
+    a fresh sim board, the App, long POWER, probes on skin, short POWER to start, a few seconds
+    of ramp. Returns (app, vclock)."""
+    from firmware.app import App
     from firmware.boards import sim as board
     from vhw import install
 
-    root = "/bench_fs"
-    try:
-        import os
-
-        os.mkdir(root)
-    except OSError:
-        pass
     vc, stage = install.make_sim_world()
-    gc.collect()
-    ram0 = gc.mem_alloc()  # the script, vhw and the fakes: not the firmware
-    hw = board.build(machine)
-    from firmware.app import App
-
-    app = App(hw, root=root)
-    gc.collect()
-    ram = gc.mem_alloc()
+    app = App(board.build(machine), root=root)
     w = machine.world
     pins = board.PINS
 
@@ -51,7 +41,6 @@ def main():
             app.tick()
             vc.sleep_us(2000)
 
-    # the client: long POWER, probes on skin, short POWER to start, a few seconds of ramp
     w.press(pins["BTN_POWER"], True)
     run_ms(1500)
     w.press(pins["BTN_POWER"], False)
@@ -62,11 +51,20 @@ def main():
     run_ms(100)
     w.press(pins["BTN_POWER"], False)
     run_ms(4000)
+    return app, vc
+
+
+def main():
+    root = "/bench_fs"
+    try:
+        import os
+
+        os.mkdir(root)
+    except OSError:
+        pass
+    app, vc = drive_to_running(root)
     state = app.state
     res = {
-        # RAM after boot is measured by mp_ram.py (a collect here frees nothing on this VM)
-        "ram_in_run_bytes": ram,
-        "ram_before_firmware_bytes": ram0,
         "state": state,
         "contact": bool(app.supervisor.contact),
     }
@@ -102,5 +100,6 @@ def main():
     print("BENCH " + json.dumps(res))
 
 
-main()
-sys.exit(0)
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
