@@ -24,9 +24,6 @@ except ImportError:
 from drivers import clock
 from waveforms import plan as P
 
-_MASK = (1 << 30) - 1
-_HALF = 1 << 29
-
 
 def _load_table():
     for path in ("/extra/plan_parity.json", "host_tests/data/plan_parity.json"):
@@ -141,117 +138,24 @@ def parity():
     check("monophasic window balance checked on the VM", windows >= 3, str(windows))
 
 
-def _wrap_add(t, d):
-    # (t + d) mod 2**30 without an intermediate >= 2**30 (that would be a heap int here)
-    x = t - _MASK + d - 1
-    if x >= 0:
-        return x
-    if x < -_MASK - 1:
-        return t + d + _MASK + 1
-    return t + d
-
-
-def _wrap_diff(a, b):
-    d = a - b
-    if d >= _HALF:
-        return d - _MASK - 1
-    if d < -_HALF:
-        return d + _MASK + 1
-    return d
-
-
-class _Clock:
-    # a device-like clock that the test moves to each deadline (drivers.clock.use); starts
-    # just before the wrap, and wraps without big ints
-    def __init__(self):
-        self.us = _MASK - 5000
-        self.ms = _MASK - 5
-        self.sub = 0
-
-    def ticks_us(self):
-        return self.us
-
-    def ticks_ms(self):
-        return self.ms
-
-    def ticks_add(self, t, d):
-        return _wrap_add(t, d)
-
-    def ticks_diff(self, a, b):
-        return _wrap_diff(a, b)
-
-    def sleep_ms(self, n):
-        self.advance(n * 1000)
-
-    def sleep_us(self, n):
-        self.advance(n)
-
-    def advance(self, d):
-        self.us = _wrap_add(self.us, d)
-        s = self.sub + d
-        self.ms = _wrap_add(self.ms, s // 1000)
-        self.sub = s % 1000
-
-
-class _OneShot:
-    # the timer the callback re-arms: records the wait, allocates nothing
-    ONE_SHOT = 0
-    PERIODIC = 1
-
-    def __init__(self):
-        self.period = 0
-        self.callback = None
-        self.armed = False
-
-    def init(self, mode=0, period=0, tick_hz=1000, callback=None, hard=False):
-        self.period = period
-        self.callback = callback
-        self.armed = True
-
-    def deinit(self):
-        self.armed = False
-
-
-def _stage():
-    from drivers.hbridge import HBridge
-    from drivers.mcp4725 import MCP4725
-    from drivers.outstage import OutputStage
-    from drivers.switch import Switch
-
-    Pin = machine.Pin
-    i2c = machine.I2C(0)
-    dev = machine.I2CDevice(0, 0x60)
-    dac = MCP4725(i2c, 0x60, max_code=3722)
-    bridge = HBridge(Pin(10, Pin.OUT, value=0), Pin(11, Pin.OUT, value=0))
-    st = OutputStage(
-        dac, bridge, Switch(Pin(12, Pin.OUT, value=0)), Switch(Pin(13, Pin.OUT, value=0)), 1100
-    )
-    return st, dev
-
-
 @test
 def player_heap_lock():
     try:
-        from waveforms.player import Player
+        from vhw.rig import NEAR_WRAP_US, Rig
     except ImportError as e:
         skip("player_heap_lock", "waveforms.player: %s" % e)
         return
-    clk = _Clock()
-    clock.use(clk)
-    tim = _OneShot()
-    st, dev = _stage()
-    p = Player(st, kind="timer", timer_factory=lambda: tim)
+    rig = Rig(NEAR_WRAP_US)  # the ticks wrap during the run
+    p = rig.player
+    st = rig.stage
+    dev = rig.dac
+    clk = rig.clock
+    tim = rig.tim
     state = [0]  # segments to play, set before each locked run
 
     def play():
         # the interrupt's view: jump to the deadline, heartbeat like the loop, fire
-        n = state[0]
-        i = 0
-        while i < n:
-            clk.advance(tim.period)
-            p.heartbeat(clk.ms)
-            tim.callback(tim)
-            i += 1
+        rig.fire(state[0])
 
     bi = P.make(P.BIPHASIC, 1000000, 800, 900)
     mono = P.make(P.MONOPHASIC, 50000, 500, 500, alt_ms=100)
@@ -297,7 +201,7 @@ def player_heap_lock():
     play()
 
     def stall():
-        clk.advance(25000)
+        clk.advance(25000)  # the loop is stuck: no heartbeat
         tim.callback(tim)
 
     check("deadman trip without allocating", no_alloc(stall))
