@@ -44,7 +44,6 @@ class Rig:
         self.tim = OneShot()
         tim = self.tim
         self.player = Player(self.stage, kind="timer", timer_factory=lambda: tim)
-        self.n = 0  # interrupts per fire_n() call, set before a locked run
 
     def fire(self, n):
         clk = self.clock
@@ -55,19 +54,4 @@ class Rig:
             clk.advance(tim.period)
             p.heartbeat(clk.ticks_ms())
             tim.callback(tim)
-            i += 1
-
-    def fire_n(self):
-        # no arguments: what mptest.no_alloc() / alloc_bytes() call under the lock
-        self.fire(self.n)
-
-    def advance_only(self, n):
-        """The same clock moves and heartbeats without the interrupt (the loop's own cost)."""
-        clk = self.clock
-        tim = self.tim
-        p = self.player
-        i = 0
-        while i < n:
-            clk.advance(tim.period)
-            p.heartbeat(clk.ticks_ms())
             i += 1
