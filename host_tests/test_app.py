@@ -77,6 +77,7 @@ class Client:
         self.cues = []
         self.app.ui.listener = self.cues.append
         self.samples = []  # (t_ms, measured µA, commanded µA, state) each tick
+        self.safety = []  # (allowed µA, contact decision, fault latched, OUT_EN) each tick
         self.t_ms = 0
 
     def tick(self):
@@ -84,6 +85,8 @@ class Client:
         self.samples.append(
             (self.t_ms, abs(self.stage.measured_ua()), self.hw.stage.level_ua, self.app.state)
         )
+        sup = self.app.supervisor
+        self.safety.append((sup.allowed_ua, sup.contact, sup.latched, self.hw.out_en.is_on()))
         self.vc.advance(2000)
         self.t_ms += 2
 
@@ -381,21 +384,46 @@ def test_dose_balance_extends_the_side_that_got_less(client):
 
 
 BUTTONS = st.sampled_from(["power", "mode", "plus", "minus"])
+FAULTS = st.sampled_from(
+    [
+        "dac_stuck_high",
+        "sense_open",
+        "sense_stuck_high",
+        "short_circuit",
+        "i2c_error",
+        "battery_low",
+    ]
+)
 ACTIONS = st.lists(
     st.one_of(
         st.tuples(st.just("press"), BUTTONS, st.sampled_from([40, 100, 400, 1200])),
         st.tuples(st.just("contact"), st.booleans(), st.integers(500, 300_000)),
         st.tuples(st.just("wait"), st.just(""), st.integers(2, 3000)),
+        st.tuples(st.just("fault"), FAULTS, st.booleans()),
     ),
     max_size=25,
 )
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(actions=ACTIONS)
-def test_any_button_sequence_ends_in_a_valid_safe_state(tmp_path_factory, actions):
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=ACTIONS, start=st.sampled_from(["idle", "running"]))
+def test_any_button_contact_and_fault_sequence_keeps_the_safety_rules(
+    tmp_path_factory, actions, start
+):
+    # DESIGN 4 at the level of the whole app, every tick: the firmware never asks above the
+    # home cap, and the load never gets more, except when a stuck-high DAC (a hardware fault)
+    # drives it: then at most the hardware's 1100 µA, for at most 10 ms at a time; no output but
+    # the contact probe without a contact decision or outside running/paused; OUT_EN low
+    # whenever a fault is latched; the allowed level rises no faster than 100 µA/s.
     c = Client(tmp_path_factory.mktemp("app"))
+    c.power_on()
+    if start == "running":
+        c.touch()
+        c.press("power")
+        c.run(3000)
     for kind, a, b in actions:
+        c.samples.clear()
+        c.safety.clear()
         if kind == "press":
             c.press(a, b, 50)
         elif kind == "contact":
@@ -404,16 +432,30 @@ def test_any_button_sequence_ends_in_a_valid_safe_state(tmp_path_factory, action
             else:
                 c.lift()
             c.run(20)
+        elif kind == "fault":
+            c.stage.set_fault(a, b)
+            c.run(20)
         else:
             c.run(b - b % 2)
         assert c.app.state in ("off", "selftest", "idle", "running", "paused", "complete", "fault")
-        for _t, m, cmd, state in c.samples[-5:]:
-            assert m <= 500 and cmd <= 500  # home mode cap
-            if state in ("off", "idle", "complete", "fault"):
+        over = 0  # consecutive ticks above the cap (only a stuck DAC can cause them)
+        prev = None
+        for (_t, m, cmd, state), (allowed, contact, latched, out_en) in zip(c.samples, c.safety):
+            assert cmd <= 500  # what the firmware asks: the home mode cap
+            assert m <= 1100  # R_set: the most the stage can drive
+            if m > 500:
+                assert c.stage.faults["dac_stuck_high"]
+                over += 1
+                assert over <= 5  # cut within 10 ms
+            else:
+                over = 0
+            if state not in ("running", "paused") or not contact:
                 assert cmd <= 20  # at most the contact probe
-        if c.app.state == "fault":
-            assert not c.hw.out_en.is_on()
-        c.samples.clear()
+            if latched:
+                assert not out_en and cmd == 0
+            if prev is not None:
+                assert allowed - prev <= 1  # one 2 ms tick at 100 µA/s = 0.2 µA (+ rounding)
+            prev = allowed
 
 
 def test_idle_led_blinks_where_the_client_is_in_the_course(client):

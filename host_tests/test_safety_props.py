@@ -145,11 +145,16 @@ class SupervisorMachine(RuleBasedStateMachine):
         for i in range(max(1, len(log) - 300), len(log)):
             (t0, _a0, na0), (t1, _a1, na1) = log[i - 1], log[i]
             assert na1 - na0 <= (t1 - t0) * 100 // 1000 + 1, (na0, na1, t1 - t0)
-        # the command follows the allowed level (a cut applies at the player's next callback)
+        # the command follows the allowed level: the player takes it at each period start (so
+        # every biphasic period balances), so the level is at most the highest allowed level of
+        # the last period
+        tl = log[-1][0] if log else 0
         if rig.player.playing and len(log) >= 2 and not self.model.faults["dac_stuck_high"]:
-            recent = max(a for _t, a, _n in log[-2:])
+            span = rig.player.plan.period_us + 4000
+            recent = max(a for t, a, _n in log if tl - t <= span)
             assert rig.hw.stage.level_ua <= recent + 1
-        del log[:-2]
+        while len(log) > 2 and tl - log[0][0] > 3_400_000:  # keep the longest period (0.3 Hz)
+            del log[0]
 
     # -- the world ---------------------------------------------------------------------------
     @rule(z=impedances)

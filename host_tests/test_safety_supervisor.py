@@ -454,3 +454,21 @@ def test_exception_in_the_player_callback_latches():
     rig.run_ms(30)
     assert rig.sup.latched and rig.sup.fault == faults.SOFTWARE
     assert rig.out_en() == 0
+
+
+def test_a_stuck_dac_without_a_load_latches_and_cannot_be_cleared():
+    # No load: a DAC stuck high drives no current, so no over-current shows. The electrodes sit
+    # at the rail with the DAC at zero: that latches DAC, and clear() refuses while it lasts.
+    rig = running_rig()
+    rig.model.set_load(False)
+    rig.run_ms(400)
+    assert not rig.sup.contact and not rig.sup.latched
+    rig.model.set_fault("dac_stuck_high", True)
+    rig.run_ms(200)  # the app still asks: the supervisor restarts nothing without contact
+    rig.player.start(rig.player.plan, 0)  # a step start plays level 0 into the open load
+    rig.run_ms(10)
+    assert rig.sup.latched and rig.sup.fault == faults.DAC
+    assert rig.out_en() == 0
+    assert not rig.sup.clear()  # still stuck, still no load
+    rig.model.set_fault("dac_stuck_high", False)
+    assert rig.sup.clear()

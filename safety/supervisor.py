@@ -32,6 +32,7 @@ MISMATCH_MS = const(500)
 SHORT_OHM = const(500)
 SHORT_COUNT = const(2)
 OFF_TOL_UA = const(10)  # current that may read with OUT_EN off (offset, noise)
+ZERO_MV = const(500)  # electrode voltage that may read with the DAC at zero and OUT_EN on
 OFF_COUNT = const(2)
 RAW_PEGGED = const(65000)  # ADC counts: the stage cannot drive a current that reads this high
 STUCK_DELTA_UA = const(50)
@@ -375,7 +376,19 @@ class Supervisor:
         self.contact = det.contact
         self.impedance_ohm = det.impedance_ohm
         if kind == _c.NO_INFO:
+            # A closed bridge with the DAC at zero must leave the electrodes near 0 V: at the
+            # rail, the source drives without a command (a DAC stuck high, no load to show it
+            # as over-current).
+            stage = self.stage
+            if level == 0 and stage.enabled and stage.polarity != 0 and mv > ZERO_MV:
+                self._zero_n += 1
+                # at the rail at once (no healthy stage gets there at zero), else twice
+                if self._zero_n >= OC_COUNT or _c.at_rail(mv, self.rail_mv):
+                    return self._latch(faults.DAC, now_ms)
+            else:
+                self._zero_n = 0
             return False
+        self._zero_n = 0
         self._info_ms = now_ms
         if kind == _c.MEASURED:
             z = det.impedance_ohm
@@ -542,6 +555,18 @@ class Supervisor:
         if self.battery is not None and self.bat_cutoff_mv > 0:
             if self.battery.read_mv() < self.bat_cutoff_mv:
                 return False
+        # OUT_EN on with the DAC at zero: nothing may flow and the electrodes stay near 0 V.
+        # A DAC stuck high with no load connected shows here as the rail (the probe alone
+        # cannot see it: without a load any source sits at the rail).
+        stage.set_polarity(1)
+        try:
+            stage.enable()
+            self.clock.sleep_us(_c.PROBE_SETTLE_US)
+            sense.read()
+        finally:
+            stage.off()
+        if sense.ua > OFF_TOL_UA or sense.mv > ZERO_MV:
+            return False
         try:
             level = self._probe(now_ms)
         except OSError:
@@ -564,6 +589,7 @@ class Supervisor:
     def _reset_checks(self, now_ms):
         self._oc_n = 0
         self._off_n = 0
+        self._zero_n = 0
         self._short_n = 0
         self._bat_n = 0
         self._mm_active = False
