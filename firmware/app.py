@@ -403,6 +403,8 @@ class App:
         if self._ending:
             # The step's time is up: its last period plays out (balanced), then move on.
             self._account()
+            if sup.contact:
+                self.on_skin_ms += self._dt
             if not self.player.playing:
                 done = self._ending == _END_PROGRAM
                 self._ending = 0
@@ -449,7 +451,9 @@ class App:
                 self._ending = _END_PROGRAM
                 self.player.finish()
             return
-        if self.step_on_ms >= self._step_ms:
+        # The step ends with the last whole period that fits its duration: finish() lets that
+        # period complete (balanced) and the step never runs past its time (DESIGN 4.9).
+        if self.step_on_ms + self.player.period_left_us() // 1000 >= self._step_ms:
             self.steps_completed += 1
             self._ending = _END_STEP
             self.player.finish()

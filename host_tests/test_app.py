@@ -532,3 +532,26 @@ def test_bad_input_is_reported_and_the_device_stays_usable(tmp_path):
     assert app.state == "running" and app.program_id in app.catalog
     c.run(5000)
     assert max(m for _, m, _, _ in c.samples) <= 500
+
+
+def test_no_step_runs_past_its_duration(tmp_path):
+    # 0.5 Hz: the last 2 s period is let finish, so the step is ended early, never late.
+    slow = dict(QUICK, id="slow", steps=[dict(s, freq_hz=0.5) for s in QUICK["steps"]])
+    custom = tmp_path / "programs"
+    custom.mkdir()
+    (custom / "slow.json").write_text(json.dumps(slow))
+    c = Client(tmp_path, program="slow")
+    c.power_on()
+    c.touch()
+    c.press("power")
+    starts = {}
+    while c.app.state != "complete" and c.t_ms < 120_000:
+        i = c.app.step_index
+        starts.setdefault(i, (c.t_ms, c.app.on_skin_ms))
+        c.tick()
+    assert c.app.state == "complete"
+    bounds = [starts[i][0] for i in sorted(starts)] + [c.t_ms]
+    for k in range(3):
+        took = bounds[k + 1] - bounds[k]
+        assert took <= 20_000 + 4, took  # 5 strokes x 4 s, contact all along
+        assert took >= 20_000 - 2_100, took  # at most one 2 s period early

@@ -491,3 +491,17 @@ def test_quiet_us_counts_down_to_the_next_boundary(sim):
     assert p.quiet_us() == 25  # the dead time
     p.stop()
     assert p.quiet_us() == 0x1FFFFFFF
+
+
+def test_period_left_counts_down_to_the_period_end(sim):
+    vc, stage, hw = sim
+    pl = P.make(P.BIPHASIC, 500, 300, 300)  # 0.5 Hz: 2 s periods
+    p = PL.Player.for_hw(hw)
+    assert p.period_left_us() == 0  # stopped
+    p.start(pl, 300)
+    run(vc, p, 700000)
+    assert p.period_left_us() == pl.period_us - 700000
+    run(vc, p, 1500000)  # into the second period
+    assert p.period_left_us() == 2 * pl.period_us - 2200000
+    p.stop()
+    assert p.period_left_us() == 0

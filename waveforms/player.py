@@ -179,6 +179,19 @@ class Player:
         d = clock.ticks_diff(self._due, clock.ticks_us()) + self._left
         return d if d > 0 else 0
 
+    def period_left_us(self):
+        """µs until the current period ends (where finish() would stop), 0 when stopped. The
+        PWM strategy reports 0: it stops at once."""
+        if not self.playing or self.mode != "timer":
+            return 0
+        d = clock.ticks_diff(self._due, clock.ticks_us()) + self._left
+        if d < 0:
+            d = 0
+        pl = self.plan
+        for j in range(self._i + 1, pl.n):
+            d += pl.dur[j]
+        return d
+
     def charge_nc(self):
         """(positive, negative) delivered charge in nC (off the hot path: may be a big int)."""
         return (self.pos_uc * 1000 + self.pos_nc, self.neg_uc * 1000 + self.neg_nc)
