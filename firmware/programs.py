@@ -52,6 +52,7 @@
 import json
 import os
 
+from firmware import storage as _storage
 from safety import limits as _limits
 
 try:
@@ -112,14 +113,6 @@ _STEP_OPTIONAL = ("probe", "polarity", "alt_s", "ramp_s", "hold_s")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
-def _join(d, name):
-    if not d:
-        return name
-    if d.endswith("/"):
-        return d + name
-    return d + "/" + name
-
-
 def _dirname(path):
     i = path.rfind("/")
     if i < 0:
@@ -132,13 +125,13 @@ def shipped_dir():
     when the module is frozen into the image (no file path)."""
     f = globals().get("__file__")
     if isinstance(f, str) and "/" in f and not f.startswith(".frozen"):
-        return _join(_dirname(f), "presets")
+        return _storage.join(_dirname(f), "presets")
     return "/firmware/presets"
 
 
 def default_dirs(root="/"):
     """(shipped, custom): the presets folder and <root>/programs."""
-    return (shipped_dir(), _join(root, "programs"))
+    return (shipped_dir(), _storage.join(root, "programs"))
 
 
 def _is_num(v):
@@ -468,7 +461,7 @@ class Library:
             if n == 0:
                 names = _preset_order(names)
             for fn in names:
-                path = _join(d, fn)
+                path = _storage.join(d, fn)
                 try:
                     prog = load_file(path, areas)
                 except (OSError, ValueError) as e:

@@ -62,7 +62,8 @@ MODES = ("home", "pro")
 CEILING_UA = _limits.CEILING_UA
 
 
-def _join(root, name):
+def join(root, name):
+    """root/name without os.path (MicroPython has none)."""
     if not root:
         return name
     if root.endswith("/"):
@@ -213,7 +214,7 @@ class Settings:
     """get/set/save; never raises on a missing or corrupt file (status, problems, last_error)."""
 
     def __init__(self, root="/"):
-        self.path = _join(root, SETTINGS)
+        self.path = join(root, SETTINGS)
         self.tmp = self.path + ".tmp"
         self.data = defaults()
         self.status = "ok"
@@ -317,8 +318,8 @@ class SessionLog:
     """The JSON-lines session log under root (see the header): append, error, records."""
 
     def __init__(self, root="/", cap=LOG_CAP):
-        self.path = _join(root, LOG)
-        self.old = _join(root, LOG_OLD)
+        self.path = join(root, LOG)
+        self.old = join(root, LOG_OLD)
         self.tmp = self.path + ".tmp"
         self.cap = cap
         self.pending = []  # lines not yet on flash, oldest first

@@ -82,30 +82,13 @@ def plan_build_us_cpython() -> float:
     return round(statistics.median(per), 2)
 
 
-class _Tim:
-    ONE_SHOT = 0
-    PERIODIC = 1
-
-    def __init__(self):
-        self.period = 0
-        self.callback = None
-
-    def init(self, mode=0, period=0, tick_hz=1000, callback=None, hard=False):
-        self.period = period
-        self.callback = callback
-
-    def deinit(self):
-        pass
-
-
 def segment_us_cpython() -> float:
     from drivers import clock
+    from vhw.rig import Rig
     from waveforms import plan as P
-    from waveforms.player import Player
 
-    vc, _stage, hw, _board = _sim()
-    tim = _Tim()
-    p = Player(hw.stage, timer_factory=lambda: tim)
+    rig = Rig()
+    vc, tim, p = rig.clock, rig.tim, rig.player
     p.start(P.make(P.BIPHASIC, 1000000, 500, 500), 500)
     n = 20000
 

@@ -12,16 +12,9 @@ CLI can print it and exit 2.
 
 import json
 
+from vhw.stage import FAULTS  # the model's own list: one source of truth
+
 BUTTONS = ("power", "mode", "plus", "minus")
-FAULTS = (
-    "dac_stuck_high",
-    "sense_open",
-    "sense_stuck_high",
-    "short_circuit",
-    "i2c_error",
-    "battery_low",
-    "loop_stall",
-)
 BOARDS = ("sim",)
 DEFAULT_HOLD_MS = 100
 
