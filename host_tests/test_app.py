@@ -123,6 +123,7 @@ def client(tmp_path):
     return Client(tmp_path)
 
 
+@pytest.mark.rule("4.8")
 def test_power_on_runs_the_selftest_then_idles(client):
     assert client.app.state == "off"
     client.power_on()
@@ -180,6 +181,7 @@ def test_a_full_program_runs_with_cues_in_order_and_a_log_record(client):
     assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
 
 
+@pytest.mark.rule("4.4", "4.5")
 def test_contact_loss_pauses_within_a_tick_and_resumes_with_a_soft_start(client):
     client.power_on()
     client.touch()
@@ -208,6 +210,7 @@ def test_contact_loss_pauses_within_a_tick_and_resumes_with_a_soft_start(client)
         assert m <= (t - back) * 100 // 1000 + 2
 
 
+@pytest.mark.rule("4.5")
 def test_user_pause_and_resume(client):
     client.power_on()
     client.touch()
@@ -237,6 +240,7 @@ def test_long_power_while_running_turns_off_and_saves_the_session(client):
     assert len(recs) == 1 and recs[0]["completed"] is False
 
 
+@pytest.mark.rule("4.9")
 def test_auto_power_off_after_three_idle_minutes(client):
     client.power_on()
     client.run(179_000)
@@ -245,6 +249,7 @@ def test_auto_power_off_after_three_idle_minutes(client):
     assert client.app.state == "off"
 
 
+@pytest.mark.rule("4.10")
 def test_exception_in_the_loop_turns_the_output_off_then_reports(client, monkeypatch):
     from vhw.vclock import StopSimulation
 
@@ -275,6 +280,7 @@ def test_exception_in_the_loop_turns_the_output_off_then_reports(client, monkeyp
     assert any("injected" in (r.get("error") or "") for r in client.app.log.records())
 
 
+@pytest.mark.rule("4.6")
 def test_a_latched_fault_clears_only_with_a_long_press_once_the_cause_is_gone(client):
     client.power_on()
     client.touch()
@@ -319,6 +325,7 @@ def test_find_my_level_stores_80_percent_of_the_first_tingle(client):
     assert 100 < felt < 220  # 20 µA/s for ~10 s on skin
 
 
+@pytest.mark.rule("4.1")
 def test_find_my_level_without_a_press_stops_at_the_mode_cap(client):
     _findlevel(client, None)
     assert client.app.settings.get("client_ceiling_ua")["disk"] == 500  # home mode cap
@@ -352,6 +359,7 @@ def test_client_ceiling_applies_to_later_sessions(tmp_path):
     assert max(m for _, m, _, _ in c.samples) <= 120
 
 
+@pytest.mark.rule("4.10")
 def test_a_broken_program_file_leaves_the_others_usable(tmp_path):
     custom = tmp_path / "programs"
     custom.mkdir()
@@ -405,6 +413,7 @@ ACTIONS = st.lists(
 )
 
 
+@pytest.mark.rule("4.1", "4.4", "4.5", "4.6")
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(actions=ACTIONS, start=st.sampled_from(["idle", "running"]))
 def test_any_button_contact_and_fault_sequence_keeps_the_safety_rules(
@@ -469,6 +478,7 @@ def test_idle_led_blinks_where_the_client_is_in_the_course(client):
     assert len(blinks) == 1  # start/intensive phase: one blink
 
 
+@pytest.mark.rule("4.9")
 def test_after_a_program_the_device_idles_three_minutes_before_powering_off(client):
     client.power_on()
     client.touch()
@@ -481,6 +491,7 @@ def test_after_a_program_the_device_idles_three_minutes_before_powering_off(clie
     assert client.run_until(lambda: client.app.state == "off", 20_000)
 
 
+@pytest.mark.rule("3.4")
 def test_a_session_without_lift_off_delivers_zero_net_charge(client):
     # Biphasic periods balance: amplitude changes wait for the period start, and a step end or
     # a pause lets the current period finish. Integrated exactly from every output edge.
@@ -508,6 +519,7 @@ def test_a_session_without_lift_off_delivers_zero_net_charge(client):
     assert acc[0] == 0
 
 
+@pytest.mark.rule("4.10")
 def test_bad_input_is_reported_and_the_device_stays_usable(tmp_path):
     # A corrupt settings file, a custom program asking for 5 mA, one with an unknown probe:
     # each is logged with its cause; the defaults and the valid programs still work.
@@ -534,6 +546,7 @@ def test_bad_input_is_reported_and_the_device_stays_usable(tmp_path):
     assert max(m for _, m, _, _ in c.samples) <= 500
 
 
+@pytest.mark.rule("4.9")
 def test_no_step_runs_past_its_duration(tmp_path):
     # 0.5 Hz: the last 2 s period is let finish, so the step is ended early, never late.
     slow = dict(QUICK, id="slow", steps=[dict(s, freq_hz=0.5) for s in QUICK["steps"]])

@@ -13,6 +13,7 @@ from drivers.pwmdac import PWMDAC
 from drivers.sense import Sense, scale_for
 
 
+@pytest.mark.rule("4.3")
 def test_ceiling_codes_match_the_design():
     # 1.1 x ceiling at full scale: 1000 µA is 10/11 of full scale, rounded down.
     assert ceiling_code(4095, 1100, 1000) == 3722
@@ -20,6 +21,7 @@ def test_ceiling_codes_match_the_design():
     assert ceiling_code(255, 1100, 1000) == 231
 
 
+@pytest.mark.rule("4.3")
 @given(st.integers(min_value=-(10**6), max_value=10**6))
 def test_every_dac_clamps_to_its_ceiling(code):
     machine.world.reset()
@@ -60,6 +62,7 @@ def test_mcp4725_fast_write_bytes_and_nack():
     assert not d.error and chip.code == 7
 
 
+@pytest.mark.rule("4.3")
 def test_dac_rejects_a_max_code_beyond_full_scale():
     machine.world.reset()
     with pytest.raises(ValueError):
@@ -122,6 +125,7 @@ def test_compliance_limit_and_open_circuit(sim):
     assert stage.measured_ua() == 0 and machine.world.level(12) == 0
 
 
+@pytest.mark.rule("4.6", "4.10")
 def test_output_stage_off_order_and_never_raises(sim):
     vc, stage, hw = sim
     order = []

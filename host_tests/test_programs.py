@@ -123,6 +123,7 @@ def test_six_presets_load_in_order(lib: P.Library) -> None:
     assert sorted(p.stem for p in PRESETS_DIR.glob("*.json")) == sorted(P.PRESETS)
 
 
+@pytest.mark.rule("4.1", "4.2")
 @pytest.mark.parametrize("pid", P.PRESETS)
 def test_preset_follows_design(lib: P.Library, pid: str) -> None:
     prog = lib.load(pid)
@@ -170,6 +171,7 @@ def test_preset_probes_and_movements(lib: P.Library) -> None:
     assert eye == {"globe", "qtip"}
 
 
+@pytest.mark.rule("4.2")
 def test_presets_within_board_probe_areas() -> None:
     """The boards' probe areas (firmware/boards/*.py) give the same caps the validator uses."""
     from firmware.boards import esp32, pico, sim
@@ -208,6 +210,7 @@ def test_every_rule_has_a_failing_fixture() -> None:
         assert re.search(r"\b%s\b" % tag, head), tag
 
 
+@pytest.mark.rule("4.1", "4.2", "4.9", "4.10")
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_rejected_with_message(name: str) -> None:
     with pytest.raises(ValueError) as e:
@@ -246,6 +249,7 @@ def test_centre_and_eye_rules_compose() -> None:
         P.validate(prog, "x.json")
 
 
+@pytest.mark.rule("4.2")
 def test_probe_areas_are_a_parameter() -> None:
     prog = json.loads((FIXTURES / "density_qtip.json").read_text())
     areas = {"disk": 100, "globe": 50, "qtip": 10}  # a bigger Q-tip: 200 uA
@@ -275,6 +279,7 @@ def _copy_presets(tmp_path: Path) -> tuple[str, str]:
     return str(shipped), str(custom)
 
 
+@pytest.mark.rule("4.10")
 def test_broken_custom_file_is_left_out(tmp_path: Path) -> None:
     shipped, custom = _copy_presets(tmp_path)
     shutil.copy(FIXTURES / "area_chest.json", custom)
@@ -299,6 +304,7 @@ def test_custom_cannot_take_a_shipped_id(tmp_path: Path) -> None:
     assert "already defined" in lib.errors[0]
 
 
+@pytest.mark.rule("4.8")
 def test_broken_shipped_preset_fails_the_selftest(tmp_path: Path) -> None:
     shipped, custom = _copy_presets(tmp_path)
     (Path(shipped) / "tone.json").write_text('{"format": 1, "id": "tone"')
@@ -355,6 +361,7 @@ _VAL = st.one_of(
 _KEYS = list(P._STEP_KEYS) + list(P._STEP_OPTIONAL) + ["side", "bogus"]
 
 
+@pytest.mark.rule("4.10")
 @given(st.data())
 def test_mutated_presets_raise_only_valueerror(data: st.DataObject) -> None:
     """Whatever a file holds, the validator answers with ValueError naming file and rule, or

@@ -72,6 +72,7 @@ def hostile_run(disabled, ms=14000):
     return rig, peak[0], over
 
 
+@pytest.mark.rule("4.1", "4.3")
 @pytest.mark.parametrize("layer", ["engine", "dac", "supervisor"])
 def test_other_two_layers_hold_the_ceiling(layer):
     rig, peak, over = hostile_run([layer])
@@ -81,17 +82,20 @@ def test_other_two_layers_hold_the_ceiling(layer):
     assert peak >= 900  # and the run did reach the ceiling region (not a vacuous pass)
 
 
+@pytest.mark.rule("4.3")
 def test_dac_clamp_alone_holds_the_ceiling():
     rig, peak, over = hostile_run(["engine", "supervisor"])
     assert 900 <= peak <= CEILING
     assert rig.hw.dac.code <= rig.hw.dac.max_code
 
 
+@pytest.mark.rule("4.3")
 def test_engine_alone_holds_the_ceiling():
     rig, peak, over = hostile_run(["dac", "supervisor"])
     assert 900 <= peak <= CEILING
 
 
+@pytest.mark.rule("4.3", "4.6")
 def test_supervisor_alone_latches_within_one_tick_above_the_ceiling():
     rig, peak, over = hostile_run(["engine", "dac"])
     # the DAC can now reach 1100 uA: the first sample above 1000 latches OVERCURRENT

@@ -15,6 +15,7 @@ EXAMPLES = max(500, settings.default.max_examples) if _CI else settings.default.
 BOARD_AREAS = {"disk": 100, "globe": 50, "qtip": 7}  # firmware/boards/sim.py
 
 
+@pytest.mark.rule("4.1", "4.2")
 def test_cap_table():
     assert limits.cap_ua("home", "cheek", "disk", 1000, BOARD_AREAS) == 500
     assert limits.cap_ua("pro", "cheek", "disk", 1000, BOARD_AREAS) == 1000
@@ -28,6 +29,7 @@ def test_cap_table():
     assert limits.density_cap_ua("qtip") == 20 * limits.PROBE_AREA_MM2["qtip"]
 
 
+@pytest.mark.rule("4.2")
 def test_unknown_probe_type_is_a_clear_error():
     with pytest.raises(
         ValueError, match=r"probe: unknown type 'roller' \(known: disk, globe, qtip\)"
@@ -48,6 +50,7 @@ def test_unknown_mode_and_bad_area():
         limits.cap_ua("home", "cheek", "disk", 2.5)
 
 
+@pytest.mark.rule("4.1")
 def test_program_asking_5_ma_is_rejected_or_clamped():
     with pytest.raises(ValueError, match="intensity: 5000 uA above the 500 uA cap"):
         limits.check_step_ua(5000, "home", "cheek", "disk", BOARD_AREAS)
@@ -60,6 +63,7 @@ def test_program_asking_5_ma_is_rejected_or_clamped():
     assert limits.clamp_ua(-3, 500) == 0
 
 
+@pytest.mark.rule("4.1", "4.2")
 @pytest.mark.safety
 @settings(max_examples=EXAMPLES)
 @given(
@@ -108,6 +112,7 @@ def test_fault_codes():
     assert faults.describe("X") == "X"
 
 
+@pytest.mark.rule("4.9")
 def test_session_limits_across_the_tick_wrap():
     wrap = 1 << 30
     start = wrap - 1000

@@ -16,6 +16,7 @@ def board(load=None, fault=None):
     return rig
 
 
+@pytest.mark.rule("4.8")
 @pytest.mark.parametrize("load", [None, 20000, 1500, 190000])
 def test_healthy_board_passes(load, capsys):
     rig = board(load)
@@ -31,6 +32,7 @@ def test_healthy_board_passes(load, capsys):
     assert max([ev[2] for ev in rig.events] or [0]) <= 20
 
 
+@pytest.mark.rule("4.8")
 @pytest.mark.parametrize(
     "fault,load,code",
     [
@@ -59,12 +61,14 @@ def test_sense_open_without_load_is_not_visible():
     assert ok
 
 
+@pytest.mark.rule("4.8")
 def test_invalid_programs_fail_with_program_code():
     ok, lines, code = selftest.run(board().hw, False)
     assert not ok and code == faults.PROGRAM
     assert "selftest: programs   FAIL" in "\n".join(lines)
 
 
+@pytest.mark.rule("4.8")
 def test_output_switch_that_does_not_open_fails():
     rig = board(20000)
     # OUT_EN stuck on: the switch driver's off() does nothing
@@ -81,6 +85,7 @@ def test_report_exit_status(capsys):
     assert "selftest: FAIL BATTERY" in capsys.readouterr().out
 
 
+@pytest.mark.rule("4.6", "4.8")
 def test_failed_selftest_latches_in_the_supervisor():
     rig = board(None, "i2c_error")
     ok, lines, code = selftest.run(rig.hw, True)

@@ -57,6 +57,7 @@ def settle(rig, ms=200):
     assert rig.out_en() == 0
 
 
+@pytest.mark.rule("4.4")
 def test_running_reaches_the_request_with_soft_start():
     rig = running_rig(ms=4000)
     assert rig.sup.contact
@@ -73,6 +74,7 @@ def test_running_reaches_the_request_with_soft_start():
         prev = (t, na)
 
 
+@pytest.mark.rule("4.6")
 def test_dac_stuck_high_overcurrent_within_5_ms():
     rig = running_rig()
     inject(rig, "dac_stuck_high", within_ms=5)
@@ -80,12 +82,14 @@ def test_dac_stuck_high_overcurrent_within_5_ms():
     settle(rig)
 
 
+@pytest.mark.rule("4.6")
 def test_dac_stuck_high_at_low_impedance_trips_on_the_ceiling_once():
     rig = running_rig(z=5000)
     inject(rig, "dac_stuck_high", within_ms=2.5)  # 1100 uA > 1000: the first sample trips
     assert rig.sup.fault == faults.OVERCURRENT
 
 
+@pytest.mark.rule("4.6")
 def test_sense_open_mismatch_within_500_ms():
     rig = running_rig()
     t0, t_off = inject(rig, "sense_open", within_ms=505)
@@ -93,18 +97,21 @@ def test_sense_open_mismatch_within_500_ms():
     assert rig.sup.fault == faults.SENSE_MISMATCH == faults.SIM_FAULT_CODES["sense_open"]
 
 
+@pytest.mark.rule("4.6")
 def test_sense_stuck_high_within_one_tick():
     rig = running_rig()
     inject(rig, "sense_stuck_high", within_ms=2.5)
     assert rig.sup.fault == faults.SENSE_STUCK == faults.SIM_FAULT_CODES["sense_stuck_high"]
 
 
+@pytest.mark.rule("4.6")
 def test_short_circuit_within_three_ticks():
     rig = running_rig()
     inject(rig, "short_circuit", within_ms=6.5)
     assert rig.sup.fault == faults.SHORT == faults.SIM_FAULT_CODES["short_circuit"]
 
 
+@pytest.mark.rule("4.6")
 def test_i2c_error_within_the_bus_check_period():
     rig = running_rig()
     inject(rig, "i2c_error", within_ms=sv.BUS_CHECK_MS + 2.5)
@@ -112,12 +119,14 @@ def test_i2c_error_within_the_bus_check_period():
     assert rig.out_en() == 0  # OUT_EN is a GPIO: off even with the DAC unreachable
 
 
+@pytest.mark.rule("4.6")
 def test_battery_low_within_400_ms():
     rig = running_rig()
     inject(rig, "battery_low", within_ms=sv.BAT_PERIOD_MS * (sv.BAT_COUNT + 1) + 2)
     assert rig.sup.fault == faults.BATTERY == faults.SIM_FAULT_CODES["battery_low"]
 
 
+@pytest.mark.rule("4.6", "4.7")
 def test_loop_stall_output_off_by_the_player_then_watchdog_reset_reported():
     from vhw.vclock import WatchdogReset
 
@@ -148,6 +157,7 @@ def test_loop_stall_output_off_by_the_player_then_watchdog_reset_reported():
     assert rig2.sup.contact and rig2.player.playing
 
 
+@pytest.mark.rule("4.6")
 @pytest.mark.parametrize(
     "name",
     [
@@ -180,6 +190,7 @@ def test_clear_only_once_the_cause_is_gone(name):
     assert rig.sup.allowed_ua <= 15
 
 
+@pytest.mark.rule("4.6")
 def test_selftest_and_program_faults_clear_only_by_power_cycle():
     for code in (faults.SELFTEST, faults.PROGRAM):
         rig = Rig()
@@ -188,6 +199,7 @@ def test_selftest_and_program_faults_clear_only_by_power_cycle():
         assert rig.sup.latched and rig.sup.fault == code
 
 
+@pytest.mark.rule("4.6")
 def test_first_fault_code_is_kept():
     rig = running_rig()
     rig.sup.trip(faults.SOFTWARE)
@@ -195,6 +207,7 @@ def test_first_fault_code_is_kept():
     assert rig.sup.fault == faults.SOFTWARE and rig.sup.trips == 1
 
 
+@pytest.mark.rule("4.6")
 def test_latched_tick_forces_the_output_off_again():
     rig = running_rig()
     rig.sup.trip(faults.SOFTWARE)
@@ -206,6 +219,7 @@ def test_latched_tick_forces_the_output_off_again():
     assert rig.out_en() == 0
 
 
+@pytest.mark.rule("4.4", "4.5")
 def test_contact_loss_zero_within_one_tick_and_resume_with_soft_start():
     rig = running_rig()
     assert rig.sup.allowed_ua > 200
@@ -250,6 +264,7 @@ def test_supervisor_restarts_the_plan_it_paused():
     assert not rig.player.playing
 
 
+@pytest.mark.rule("4.5")
 def test_probe_pulses_small_short_and_rare():
     rig = Rig()
     rig.request = 300  # the app asks for output: probes look for contact
@@ -280,6 +295,7 @@ def test_probe_pulses_small_short_and_rare():
     assert rig.sup.probes == len(pulses)
 
 
+@pytest.mark.rule("4.5")
 def test_no_probes_when_the_app_asks_for_nothing():
     rig = Rig()
     rig.model.set_load(True, 20000)
@@ -289,6 +305,7 @@ def test_no_probes_when_the_app_asks_for_nothing():
     assert not rig.sup.contact
 
 
+@pytest.mark.rule("4.5")
 def test_contact_goes_unknown_when_nothing_measures():
     rig = running_rig()
     rig.running = False
@@ -298,6 +315,7 @@ def test_contact_goes_unknown_when_nothing_measures():
     assert not rig.sup.contact and rig.sup.impedance_ohm is None
 
 
+@pytest.mark.rule("4.6")
 def test_poor_contact_is_a_cue_not_a_fault():
     rig = running_rig(z=150000, request=500, ms=8000)  # 500 uA x 150 k needs 75 V
     assert rig.sup.contact and rig.sup.poor_contact
@@ -305,6 +323,7 @@ def test_poor_contact_is_a_cue_not_a_fault():
     assert rig.sup.measured_ua <= 20000 * 1000 // 150000 + 1
 
 
+@pytest.mark.rule("4.1")
 def test_request_of_5_ma_is_clamped_to_the_cap():
     rig = running_rig(request=5000, mode="pro", ms=12000)
     assert rig.sup.allowed_ua == 1000 or rig.sup.allowed_ua <= 1000
@@ -317,6 +336,7 @@ def test_request_of_5_ma_is_clamped_to_the_cap():
     assert max(ev[1] for ev in rig.events) <= 200
 
 
+@pytest.mark.rule("4.2")
 def test_unknown_probe_type_raises_and_keeps_the_old_caps():
     rig = Rig()
     rig.sup.set_step("home", "cheek", "disk", 400)
@@ -330,6 +350,7 @@ def test_unknown_probe_type_raises_and_keeps_the_old_caps():
     assert rig.sup.configure("cheek", "qtip", 1000) == 140  # 2 mA/cm2 x 7 mm2
 
 
+@pytest.mark.rule("4.3")
 def test_engine_commanding_above_the_step_cap_latches():
     rig = running_rig(request=200, mode="pro", ms=3000)
     rig.sup.set_step("pro", "eye", "globe", 1000)  # cap 200, the old plan still plays
@@ -341,6 +362,7 @@ def test_engine_commanding_above_the_step_cap_latches():
     assert rig.sup.latched and rig.sup.fault == faults.SOFTWARE
 
 
+@pytest.mark.rule("4.7")
 def test_wdt_fed_only_by_passing_ticks():
     rig = running_rig()
     wdt = rig.sup.wdt
@@ -364,6 +386,7 @@ def test_tick_wrap():
     assert 250 <= rig.sup.allowed_ua <= 300
 
 
+@pytest.mark.rule("4.7")
 def test_watchdog_boot_fault_only_for_wdt_reset():
     import machine
 
@@ -371,6 +394,7 @@ def test_watchdog_boot_fault_only_for_wdt_reset():
         assert not Rig(reset_cause=cause).sup.latched
 
 
+@pytest.mark.rule("4.6")
 def test_sense_stuck_at_a_plausible_value_latches():
     # A current ADC frozen at a mid value that over-current and mismatch both accept for a
     # while: the raw value does not follow two level changes of >= 50 uA.
@@ -397,6 +421,7 @@ def test_periodic_checks_run_from_the_first_tick_near_the_wrap():
     assert rig.sup.latched and rig.sup.fault == faults.DAC
 
 
+@pytest.mark.rule("4.6", "4.10")
 def test_app_exception_from_the_dac_bus_is_reported_as_dac():
     rig = running_rig()
     rig.model.set_fault("i2c_error", True)
@@ -407,6 +432,7 @@ def test_app_exception_from_the_dac_bus_is_reported_as_dac():
     assert rig.out_en() == 0
 
 
+@pytest.mark.rule("4.6")
 def test_sense_stuck_high_found_while_idle():
     rig = Rig()
     rig.run_ms(100)
@@ -417,6 +443,7 @@ def test_sense_stuck_high_found_while_idle():
     assert rig.sup.probes == 0 and rig.out_en() == 0
 
 
+@pytest.mark.rule("4.6")
 def test_current_with_out_en_low_is_a_sense_fault():
     import machine
 
@@ -435,6 +462,7 @@ def test_player_error_codes_match():
     assert sv._PLAYER_EXCEPTION == wp.ERR_EXCEPTION
 
 
+@pytest.mark.rule("4.4")
 def test_late_loop_deadman_then_resume_with_soft_start():
     rig = running_rig()
     rig.manage_player = False  # only the supervisor restarts
@@ -448,6 +476,7 @@ def test_late_loop_deadman_then_resume_with_soft_start():
     assert not rig.sup.latched
 
 
+@pytest.mark.rule("4.10")
 def test_exception_in_the_player_callback_latches():
     rig = running_rig()
     rig.player.plan.dur = None  # the next segment's callback raises
@@ -456,6 +485,7 @@ def test_exception_in_the_player_callback_latches():
     assert rig.out_en() == 0
 
 
+@pytest.mark.rule("4.6")
 def test_a_stuck_dac_without_a_load_latches_and_cannot_be_cleared():
     # No load: a DAC stuck high drives no current, so no over-current shows. The electrodes sit
     # at the rail with the DAC at zero: that latches DAC, and clear() refuses while it lasts.

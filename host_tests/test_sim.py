@@ -326,6 +326,7 @@ def test_shipped_long_scenario_runs(tmp_path, name):
         assert all(s["program_completed"] for s in summ["sessions"])
 
 
+@pytest.mark.rule("4.4", "4.5")
 def test_contact_chatter_pauses_and_soft_starts(tmp_path):
     summ, tr, _ = run(tmp_path, json.load(open(api.scenario_path("contact_chatter"))))
     assert "paused" in tr.state and "running" in tr.state

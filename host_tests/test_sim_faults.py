@@ -37,6 +37,7 @@ def _run(tmp_path, name):
     return summ, tr, onset * 1000
 
 
+@pytest.mark.rule("4.6")
 @pytest.mark.parametrize("name", FAULT_NAMES)
 def test_fault_scenario_reaches_safe_state(tmp_path, name):
     summ, tr, onset_us = _run(tmp_path, name)
@@ -69,6 +70,7 @@ def test_fault_scenario_reaches_safe_state(tmp_path, name):
     assert summ["max_abs_measured_ua"] <= summ["ceiling_ua"] or name == "dac_stuck_high"
 
 
+@pytest.mark.rule("4.7")
 def test_loop_stall_output_stops_and_watchdog_resets(tmp_path):
     """The loop hangs: the player's own 20 ms heartbeat check stops the output while the loop
     is stuck, the watchdog resets the board, and it comes up showing WATCHDOG."""

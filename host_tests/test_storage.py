@@ -27,6 +27,7 @@ def test_missing_settings_give_defaults(tmp_path: Path) -> None:
     assert s.get("nonexistent") is None
 
 
+@pytest.mark.rule("4.10")
 @pytest.mark.parametrize("text", ['{"level": 7, "mode": ', "[1, 2]", "\x00\xff garbage", ""])
 def test_corrupt_settings_give_defaults_and_are_reported(tmp_path: Path, text: str) -> None:
     (tmp_path / "settings.json").write_text(text)
@@ -37,6 +38,7 @@ def test_corrupt_settings_give_defaults_and_are_reported(tmp_path: Path, text: s
     assert s.save() and json.loads((tmp_path / "settings.json").read_text()) == S.defaults()
 
 
+@pytest.mark.rule("4.10")
 def test_bad_values_fall_back_one_by_one(tmp_path: Path) -> None:
     bad = {
         "level": 11,
@@ -158,6 +160,7 @@ def test_append_and_read_back(tmp_path: Path) -> None:
     assert lines[-1] == "" and all(json.loads(x) for x in lines[:-1])
 
 
+@pytest.mark.rule("4.10")
 def test_torn_last_line_is_dropped_and_nothing_earlier(tmp_path: Path) -> None:
     log = S.SessionLog(str(tmp_path))
     for k in range(3):
@@ -185,6 +188,7 @@ def test_complete_record_missing_only_its_newline_is_kept(tmp_path: Path) -> Non
     assert ks(S.SessionLog(str(tmp_path))) == [0, 1, 2]
 
 
+@pytest.mark.rule("4.10")
 def test_corrupt_middle_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     log = S.SessionLog(str(tmp_path))
     log.append(rec(0))
@@ -278,6 +282,7 @@ class _Full:
         self.f.close()
 
 
+@pytest.mark.rule("4.10")
 @pytest.mark.parametrize("partial", [0, 1, 25])
 def test_full_filesystem_keeps_the_record_in_ram(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partial: int
@@ -321,6 +326,7 @@ def test_ram_queue_is_bounded_and_losses_reported(
     assert ks(S.SessionLog(str(tmp_path))) == [0] + list(range(13 - S.PENDING_MAX, 13))
 
 
+@pytest.mark.rule("4.10")
 def test_unreadable_log_never_crashes(tmp_path: Path) -> None:
     (tmp_path / "log.jsonl").write_bytes(b"\x00\x01\x02\xff" * 100)
     log = S.SessionLog(str(tmp_path))
@@ -401,6 +407,7 @@ class _CutFile:
         self.f.close()
 
 
+@pytest.mark.rule("4.10")
 @given(
     n_before=st.integers(0, 25),
     cut=st.integers(1, 40),

@@ -98,6 +98,7 @@ def test_table_is_current():
     assert 10 < sum(not k for k in kinds) and sum(kinds) >= 8  # both sorts are covered
 
 
+@pytest.mark.rule("3.5")
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["py", "mpy"])
 def test_vm_parity_and_heap_lock(mode, tmp_path_factory):

@@ -112,6 +112,7 @@ def window_imbalance(pl):
     return int(net[j]), int(tot[j])
 
 
+@pytest.mark.rule("3.1", "3.4")
 @given(shapes, freqs, amps, amps, deads)
 @example(P.BIPHASIC, 1000000, 1000, 1000, 20)
 @example(P.BIPHASIC, 300, 0, 0, 100)
@@ -126,6 +127,7 @@ def test_default_plans(shape, f, amp, cap, dead):
         assert pl.n == 4 and pl.dur[0] == pl.dur[2] and pl.level[0] == pl.level[2]
 
 
+@pytest.mark.rule("3.4")
 @given(st.sampled_from([P.BIPHASIC, P.WAVE]), freqs, amps, amps, deads, st.data())
 def test_biphasic_any_phase_balances(shape, f, amp, cap, dead, data):
     period = 10**9 // f
@@ -140,6 +142,7 @@ def test_biphasic_any_phase_balances(shape, f, amp, cap, dead, data):
     assert pl.charge_abs_period() == 2 * pl.amp_ua * phase
 
 
+@pytest.mark.rule("3.4")
 @given(freqs, amps, amps, deads, st.integers(1, P.ALT_MAX_MS), st.data())
 @example(1000000, 500, 500, 25, 10000, None)  # N = 10000: the largest table the check walks
 @example(300, 500, 500, 25, 10000, None)
@@ -177,6 +180,7 @@ def test_monophasic_low_frequency_infeasible_is_explicit():
     assert P.make(P.MONOPHASIC, 1000000, 100, 100).alt_periods == 10000
 
 
+@pytest.mark.rule("3.2")
 @pytest.mark.parametrize(
     "kw, field",
     [
@@ -247,6 +251,7 @@ def test_rebuild_reuses_the_table():
     assert not pl.ok
 
 
+@pytest.mark.rule("3.5")
 def test_frequency_error_of_the_table_is_below_1us_per_period():
     for f in (300, 333, 777, 1000, 7000, 12345, 999999, 1000000):
         pl = P.make(P.BIPHASIC, f, 100, 100)
@@ -271,6 +276,7 @@ def test_window_reference_catches_a_bad_alternation():
         assert 20 * net > tot
 
 
+@pytest.mark.rule("3.3")
 def test_build_step_from_program_json():
     pl = P.Plan()
     step = {"shape": "biphasic", "freq_hz": 0.5, "intensity_ua": [50, 300]}

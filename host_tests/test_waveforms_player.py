@@ -135,16 +135,19 @@ def play_and_compare(sim, shape, f, amp=300, run_us=None, **kw):
     return p, pl
 
 
+@pytest.mark.rule("3.2", "3.6")
 @pytest.mark.parametrize("f", [300, 1000, 7999, 8000, 33333, 100000, 999999, 1000000])
 def test_biphasic_edges_match_plan(sim, f):
     play_and_compare(sim, P.BIPHASIC, f)
 
 
+@pytest.mark.rule("3.2")
 @pytest.mark.parametrize("f", [1000, 50000, 1000000])
 def test_wave_and_narrow_phases(sim, f):
     play_and_compare(sim, P.WAVE, f, phase_us=100, dead_us=50)
 
 
+@pytest.mark.rule("3.2", "3.4")
 def test_monophasic_flips_match_plan(sim):
     # 100 Hz asked to alternate every 50 ms: 5 periods per polarity
     p, pl = play_and_compare(sim, P.MONOPHASIC, 100000, alt_ms=50, run_us=300000)
@@ -178,6 +181,7 @@ def test_near_tick_wrap(sim_near_wrap):
     play_and_compare(sim_near_wrap, P.BIPHASIC, 123456, run_us=200000)
 
 
+@pytest.mark.rule("3.5")
 def test_long_run_frequency_is_exact(sim):
     # 0.3 Hz: 3333333 µs + 1/3 µs per period; the remainder is carried, no drift, no loss
     vc, _stage, hw = sim
@@ -194,6 +198,7 @@ def test_long_run_frequency_is_exact(sim):
     p.stop()
 
 
+@pytest.mark.rule("3.4")
 def test_charge_counters_balance(sim):
     vc, _stage, hw = sim
     pl = P.make(P.BIPHASIC, 1000000, 700, 1000)
@@ -205,6 +210,7 @@ def test_charge_counters_balance(sim):
     p.stop()
 
 
+@pytest.mark.rule("3.4")
 def test_amplitude_changes_apply_at_period_start_up_and_down(sim):
     vc, stage, hw = sim
     pl = P.make(P.BIPHASIC, 10000, 800, 800)  # 100 ms period, 49975 µs phases
@@ -233,6 +239,7 @@ def test_amplitude_changes_apply_at_period_start_up_and_down(sim):
     p.stop()
 
 
+@pytest.mark.rule("3.4", "4.9")
 def test_finish_stops_at_the_end_of_the_period(sim):
     vc, stage, hw = sim
     pl = P.make(P.BIPHASIC, 500, 300, 300)  # 0.5 Hz: 2 s periods
@@ -294,6 +301,7 @@ def test_stop_never_raises_even_when_the_dac_fails(sim):
     assert hw.machine.world.level(A) == 0 and hw.machine.world.level(B) == 0
 
 
+@pytest.mark.rule("4.10")
 def test_exception_inside_playing_leaves_output_off(sim):
     vc, stage, hw = sim
     p = PL.Player.for_hw(hw)
