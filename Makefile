@@ -29,7 +29,7 @@ TEST_PARTS := pytest mpy typecheck lint
 TEST_LOGS := build/test
 
 .PHONY: help venv node stubs test test-pytest test-mpy test-typecheck test-lint pytest mpy \
-	typecheck lint fmt sim bench soak deploy repl selftest ports logreport clean distclean
+	typecheck lint fmt sim bench soak deploy repl selftest ports logreport hil clean distclean
 
 help:
 	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -116,6 +116,16 @@ sim: venv node
 
 bench: venv node mpy
 	$(PY) -m tools.bench
+
+# ---- the emulated RP2040 (hardware in the loop; not part of make test) ----
+# make hil PICO_FIRMWARE=firmware.bin PICO_BOOTROM=bootrom.bin [HIL_ARGS="--program relax"]
+PICO_FIRMWARE ?=
+PICO_BOOTROM ?=
+HIL_ARGS ?=
+
+hil: venv
+	$(PY) -m pip install -q --disable-pip-version-check littlefs-python
+	$(PY) -m tools.hil --firmware "$(PICO_FIRMWARE)" --bootrom "$(PICO_BOOTROM)" $(HIL_ARGS)
 
 # ---- a real board (mpremote) ----
 

@@ -13,12 +13,21 @@ class HBridge:
         self.b = pin_b
         pin_a(0)
         pin_b(0)
-        self.polarity = OPEN
+
+    @property
+    def polarity(self):
+        """What the legs drive now, read from the pins (also when a PIO or RMT drives them)."""
+        a = self.a()
+        b = self.b()
+        if a and not b:
+            return POS
+        if b and not a:
+            return NEG
+        return OPEN
 
     def open(self):
         self.a(0)
         self.b(0)
-        self.polarity = OPEN
 
     def set(self, pol):
         if pol == POS:
@@ -30,5 +39,3 @@ class HBridge:
         else:
             self.a(0)
             self.b(0)
-            pol = OPEN
-        self.polarity = pol

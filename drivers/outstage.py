@@ -1,5 +1,7 @@
 # The current-controlled output stage: DAC -> V-to-I -> H-bridge -> output switch (OUT_EN),
 # with the boost rail. Callers speak µA; codes exist only here and in the DAC driver.
+# What the stage drives now is read from the pins (OUT_EN, the legs), so it is true also while
+# a hardware pulse engine owns them.
 from drivers import hbridge
 
 
@@ -11,15 +13,25 @@ class OutputStage:
         self.boost = boost
         self.ua_fs = ua_fs
         self._fs = dac.full_scale
-        self.level_ua = 0  # what the stage is asked to drive now (0 when off or open)
         self.set_ua_req = 0  # the last set_ua request
-        self.enabled = False
         self.dac_error = False
+        self.engine = None  # a pulse engine that may own OUT_EN and the legs (board sets it)
         self.off()
 
     @property
     def polarity(self):
         return self.bridge.polarity
+
+    @property
+    def enabled(self):
+        return self.out_en.is_on()
+
+    @property
+    def level_ua(self):
+        """What the stage drives now (µA): the DAC level while OUT_EN is on and a leg drives."""
+        if not self.out_en.is_on() or self.bridge.polarity == hbridge.OPEN:
+            return 0
+        return self.dac.code * self.ua_fs // self._fs
 
     def code_for(self, ua):
         # ua <= 1100 and full scale <= 65535: the product stays below 2**30.
@@ -31,30 +43,21 @@ class OutputStage:
         """Set the current; the DAC driver clamps to the ceiling in codes. Raises OSError on a
         DAC bus error (the supervisor latches DAC)."""
         self.set_ua_req = ua
-        code = self.dac.set_code(self.code_for(ua))
-        self._update_level(code)
-
-    def _update_level(self, code):
-        if self.enabled and self.bridge.polarity != hbridge.OPEN:
-            self.level_ua = code * self.ua_fs // self._fs
-        else:
-            self.level_ua = 0
+        self.dac.set_code(self.code_for(ua))
 
     def set_polarity(self, pol):
         self.bridge.set(pol)
-        self._update_level(self.dac.code)
 
     def enable(self):
         self.boost.on()
         self.out_en.on()
-        self.enabled = True
-        self._update_level(self.dac.code)
 
     def off(self):
         """OUT_EN low first, then DAC zero, then bridge open. Never raises."""
+        eng = self.engine
+        if eng is not None and eng.running:
+            eng.stop()  # takes OUT_EN and the legs back from the hardware, low
         self.out_en.off()
-        self.enabled = False
-        self.level_ua = 0
         self.set_ua_req = 0
         try:
             self.dac.zero()

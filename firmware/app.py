@@ -396,10 +396,15 @@ class App:
             env = self.envelope
             if env is not None:
                 request = env.level_ua(self.step_on_ms, request)
+        if self._ending:
+            # The step's last period plays out at the level it has; asking for nothing means
+            # nothing restarts the player (a deadman stop ends the step instead of hanging it).
+            request = 0
         allowed = sup.tick(now, request)
         if sup.latched:
             return
-        self.player.set_amplitude(allowed)
+        if not self._ending:
+            self.player.set_amplitude(allowed)
         if self._ending:
             # The step's time is up: its last period plays out (balanced), then move on.
             self._account()

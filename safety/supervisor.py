@@ -49,9 +49,10 @@ WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
 BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
-# Player.error codes (waveforms/player.py ERR_DEADMAN, ERR_EXCEPTION; safety does not import it)
-_PLAYER_DEADMAN = const(1)  # the loop was silent for 20 ms: the player switched off by itself
-_PLAYER_EXCEPTION = const(2)  # its timer callback raised: it switched off; a fault here
+# Player.error codes (waveforms/player.py ERR_*; safety does not import it)
+_PLAYER_DEADMAN = const(1)  # the loop was silent: the hardware deadman dropped OUT_EN
+_PLAYER_EXCEPTION = const(2)  # the engine raised while playing: it switched off; a fault
+_PLAYER_STALL = const(4)  # the pulse engine stopped advancing: it switched off; a fault
 
 
 def _recent(clk, now_ms, t0_ms, period_ms):
@@ -234,7 +235,7 @@ class Supervisor:
         playing = player.playing
         if not playing:
             perr = getattr(player, "error", 0)
-            if perr == _PLAYER_EXCEPTION:
+            if perr == _PLAYER_EXCEPTION or perr == _PLAYER_STALL:
                 self.trip(faults.SOFTWARE, now_ms)
                 return 0
             if perr == _PLAYER_DEADMAN and request_ua > 0 and self._resume_plan is None:
@@ -243,10 +244,17 @@ class Supervisor:
                 self.deadman_restarts += 1
         probing = False
         level = -1  # no sample this tick
+        torn = False
         if playing or stage.enabled:
+            # The level on the pins when the sample was taken: read before and after the
+            # conversions; a pulse edge in between (the hardware plays on while Python reads)
+            # makes the sample unusable, not a sign of lost contact.
+            l0 = player.level_ua if playing else stage.level_ua
             self.sense.read()
-            # the player knows the level on the output also when PWM hardware drives the bridge
             level = player.level_ua if playing else stage.level_ua
+            if level != l0:
+                level = -1
+                torn = True
         elif request_ua > 0:
             if self.probe_timer.due(now_ms):
                 try:
@@ -260,14 +268,16 @@ class Supervisor:
             self.det.reset()
             self.contact = False
             self.impedance_ohm = None
-        if level < 0 and not _recent(self.clock, now_ms, self._idle_t0, IDLE_CHECK_MS):
+        if level < 0 and not torn and not _recent(self.clock, now_ms, self._idle_t0, IDLE_CHECK_MS):
             # Output off: the sense must read no current (a pegged ADC or a current with
             # OUT_EN low is SENSE_STUCK)
             self._idle_t0 = now_ms
             self.sense.read()
             if self._check_sample(now_ms, 0, False, False):
                 return 0
-        if level < 0:
+        if torn:
+            pass  # the last good sample stands
+        elif level < 0:
             self.measured_ua = 0  # nothing drives: nothing flows
         else:
             self.measured_ua = self.sense.ua

@@ -1,141 +1,89 @@
-# The output player: plays a Plan into the output stage (DAC + H-bridge + OUT_EN).
+# The output player: plays a Plan through a hardware pulse engine (rp2: drivers.pulsepio, PIO
+# state machines; esp32: drivers.pulsermt, the RMT peripheral). Python describes one period
+# and sets the level; the hardware makes every edge, so no Python code runs per edge and a GC
+# pause or a late tick cannot stretch a phase.
 #
-# Strategy 'timer' (every board; the sim board's only one): a one-shot machine.Timer per
-# segment. Its callback (_edge) applies the next segment from the preallocated table and
-# re-arms the timer for that segment's duration. Deadlines are absolute (self._due advances by
-# the planned durations, the delay is measured from "now"), so callback latency never
-# accumulates: the long-run frequency is the plan's, exactly (the 10**9 % freq_mhz remainder is
-# added one µs at a time, Bresenham-style). Segments longer than CHUNK_US are played as several
-# timer waits so that the deadman, stop requests and amplitude cuts are seen within 2 ms.
-#   Timer API: init(mode=ONE_SHOT, period=d, tick_hz=1_000_000, callback=cb) gives µs periods on
-#   rp2 and esp32 (`period` alone is in ms; `freq` in whole Hz cannot express most segment
-#   lengths exactly). Ports without tick_hz: use a board timer_factory wrapping freq=.
-#   rp2 timers are virtual (soft) timers: a callback can be delayed by a GC pass; the lateness
-#   is measured (last_stretch_us / max_stretch_us) and does not accumulate. On ESP32 pass
-#   timer_hard=True (hard IRQ). Either way the callback allocates nothing.
-#
-# Strategy 'pwm' (rp2, square waves from 8 Hz up, whole-Hz frequencies): the complementary A/B
-# channels of the PWM slice driving POL_A/POL_B make the edges in hardware.
-#   monophasic: one channel, edge-aligned, duty = phase / period; the flip swaps the channels
-#     (rp2 latches both compare values at the same counter wrap, so the old pulse ends and the
-#     new channel starts at the next period: the off time is the dead time).
-#   biphasic: needs the slice in phase-correct mode (MicroPython's PWM has no switch for it: the
-#     board passes pwm_phase_correct, a callable that sets the PH_CORRECT bit with machine.mem32);
-#     A is high around the counter's bottom, B (inverted) around its top: two equal pulses of
-#     phase_us centred half a period apart, both gaps (period - 2*phase)/2 >= dead_us.
-#   A periodic 2 ms timer does the deadman, the flips and amplitude changes (which therefore
-#   land anywhere in a pulse: PWM has no wrap interrupt in MicroPython). Plans the PWM cannot
-#   play exactly (below 8 Hz, fractional Hz, biphasic without phase-correct) use the timer path.
-#
-# Break-before-make: the plan puts an OPEN segment (dead time) between opposite polarities; the
-# bridge driver itself never drives both legs high. DAC before bridge: a segment that closes the
-# bridge writes the DAC first (only when the level changed); OPEN segments open the bridge and
-# leave the DAC alone (the open bridge is the switch; fewer bus writes in the callback).
-# Plans: build the next step's plan into a second Plan and start() it; rebuilding the plan that
-# is playing stops the output (build() clears plan.ok first; the callback checks it: ERR_PLAN).
-# Amplitude: increases take effect at the start of the next period (so both phases of a biphasic
-# period carry the same level and the period stays balanced), decreases at the next callback
-# (<= 2 ms), stop() at once.
+# What runs in Python, once per control tick (heartbeat -> poll), allocation-free:
+#   - the hardware deadman is fed (a silent loop loses OUT_EN within DEADMAN_MS, in hardware);
+#   - periods played are counted from time since the last period start the engine confirmed
+#     (the PIO keeps exact time: 1 us per instruction), charge per side from the exact
+#     durations, and a stop cut mid-period adds what the cut period played;
+#   - a level change is made at a period boundary: a "hold" cfg makes the engine stop there
+#     with both legs low and report; the DAC is written in that pause and the engine released,
+#     so every period is played at one level and a biphasic period balances;
+#   - monophasic polarity flips every plan.alt_periods periods, at a boundary;
+#   - progress: the last word handed to the engine must be taken within a period (and a
+#     margin), else the engine stopped advancing: the output goes off (ERR_STALL).
+# Where the level is: level_ua reads the legs (the pins), so a sense sample can be judged
+# against what was driven at that instant.
+from array import array
+
 from micropython import const
 
-from drivers import clock, hbridge
+from drivers import clock
 from waveforms import plan as _p
 
-DEADMAN_MS = const(20)  # no heartbeat for this long: the callback turns the output off
-CHUNK_US = const(2000)  # longest wait between two callbacks
-PWM_MIN_MHZ = const(8000)  # rp2 PWM goes down to ~7.5 Hz at 125 MHz
-_TICK_HZ = const(1000000)
-_QUIET_MAX = const(0x1FFFFFFF)
-
-# error codes in Player.error (ints: set from the callback without allocating)
 ERR_NONE = const(0)
-ERR_DEADMAN = const(1)
-ERR_EXCEPTION = const(2)
-ERR_PLAN = const(3)  # the plan was rebuilt while playing (build() clears plan.ok first)
+ERR_DEADMAN = const(1)  # the loop went silent: the hardware deadman dropped OUT_EN
+ERR_EXCEPTION = const(2)  # the engine raised (a bus or driver error while playing)
+ERR_PLAN = const(3)  # the plan cannot be played by the engine
+ERR_STALL = const(4)  # the engine stopped taking words: it is not advancing
 
-_NEG_POL = const(2)  # waveforms.plan.NEG
-_OPEN_POL = const(0)  # waveforms.plan.OPEN
+GUARD_US = const(50)  # no cfg is handed over this close to a period boundary (ambiguous)
+HOLD_LEAD_US = const(2500)  # ask for a hold only when the boundary comes before the next tick
+HOLD_EVERY_MS = const(40)  # level increases: at most one boundary pause per 40 ms
+STALL_SLACK_US = const(20000)
+_QUIET_MAX = const(0x1FFFFFFF)
+_MAX_BATCH = const(64)  # periods accounted per step (keeps products below 2**30)
 
-
-def _machine_timer():
-    import machine
-
-    return machine.Timer(-1)
+# run states
+_RUN = const(0)
+_HOLD = const(1)  # a hold cfg was handed over: a level change at the next boundary
+_FINISH = const(2)  # a hold cfg for finish(): stop at the next boundary
 
 
 class Player:
-    def __init__(
-        self,
-        stage,
-        kind="timer",
-        timer_factory=None,
-        pwm_factory=None,
-        pol_pins=None,
-        pwm_phase_correct=None,
-        timer_hard=False,
-    ):
-        if kind != "timer" and kind != "pwm":
-            raise ValueError("kind: 'timer' or 'pwm'")
-        if kind == "pwm" and (pwm_factory is None or pol_pins is None):
-            raise ValueError("kind: 'pwm' needs pwm_factory and pol_pins")
+    def __init__(self, stage, engine):
         self.stage = stage
-        self.kind = kind
-        self._tim = (timer_factory or _machine_timer)()
-        self._one_shot = getattr(self._tim, "ONE_SHOT", 0)
-        self._periodic = getattr(self._tim, "PERIODIC", 1)
-        self._hard = bool(timer_hard)
-        self._pwm_factory = pwm_factory
-        self._pins = pol_pins
-        self._ph_correct = pwm_phase_correct
-        self._pwm_a = None
-        self._pwm_b = None
-        self._duty = 0
-        # bound methods made once: the callbacks pass these, never a new bound method
-        self._cb = self._edge
-        self._pcb = self._pwm_tick
-        self.plan = _p.Plan()  # an unbuilt plan (ok False) until start()
-        self.mode = None  # 'timer' or 'pwm' while playing
+        self.engine = engine
+        self.plan = _p.Plan()
         self.playing = False
-        self.deadman_ms = DEADMAN_MS
+        self.mode = None  # 'pio' while playing
         self.error = ERR_NONE
-        self._reset_counters()
+        self._c = (array("I", [0]), array("I", [0]))  # cfg for v=1, v=2
+        self._h = (array("I", [0]), array("I", [0]))  # the same with the hold bit
+        self._pc = 0  # phase count P'
+        self._ph = 0
+        self._dead = 0
+        self._per = 0
+        self._mono = False
+        self._v = 1
         self._amp = 0
         self._lvl = 0
-        self._dac_ua = 0
-        self._i = 0
-        self._left = 0
-        self._due = clock.ticks_us()  # deadline of the next callback
-        self._hb = clock.ticks_ms()  # last heartbeat
-        self._sign = 1
+        self._state = _RUN
+        self._in = 0  # periods until the handed-over cfg takes effect (0: none pending)
+        self._flip = False  # the pending cfg flips the polarity
         self._alt_left = 0
-        self._alt_due = clock.ticks_us()
-        self._acc = 0
-        self._finishing = False
+        self._t0 = 0  # start of the current period (us)
+        self._ka_t = 0  # when the last word was handed over
+        self._ka_wait = 0  # us allowed for it to be taken
+        self._hold_t = 0
+        self._paused = False
+        self.holds = 0
+        self.max_hold_us = 0
+        self.hold_us_total = 0
+        self._reset_counters()
 
     @classmethod
     def for_hw(cls, hw):
-        """The board's player: kind, timer and PWM from the Hardware object."""
-        m = hw.machine
-        return cls(
-            hw.stage,
-            kind=hw.player_kind,
-            timer_factory=getattr(hw, "make_timer", None) or (lambda: m.Timer(-1)),
-            pwm_factory=m.PWM,
-            pol_pins=hw.pol_pins,
-            pwm_phase_correct=getattr(hw, "pwm_phase_correct", None),
-            timer_hard=getattr(hw, "timer_hard", False),
-        )
+        return cls(hw.stage, hw.pulse)
 
     def _reset_counters(self):
-        self.segments_played = 0
         self.periods_played = 0
-        self.callbacks = 0
-        self.last_stretch_us = 0  # lateness of the last callback vs its deadline
-        self.max_stretch_us = 0
-        self.deadman_trips = 0
         self.flips = 0
-        # delivered charge per polarity: µC + nC (< 1000) + µA·µs (< 1000), so that nothing
-        # grows past 2**30 in a 30 min session at the ceiling
+        self.deadman_trips = 0
+        self.segments_played = 0
+        # charge per polarity: uC + nC (< 1000) + uA.us (< 1000): no int grows past 2**30
         self.pos_uc = 0
         self.pos_nc = 0
         self._pos_r = 0
@@ -146,19 +94,16 @@ class Player:
     # -- control-loop API --
     @property
     def level_ua(self):
-        """The level on the output now (µA, 0 in dead time and when stopped)."""
-        if self.mode == "pwm":
-            return self._lvl if self.playing else 0
-        return self.stage.level_ua
-
-    def heartbeat(self, now_ms):
-        """Called by the control loop every tick; silence for deadman_ms stops the output."""
-        self._hb = now_ms
+        """The level on the output now: the DAC level while a leg is driven, else 0."""
+        if not self.playing:
+            return 0
+        legs = self.engine.legs()
+        if legs == 1 or legs == 2:
+            return self._lvl
+        return 0
 
     def set_amplitude(self, ua):
-        """The pulse level from now on, clamped to 0..plan.amp_ua. It applies at the next period
-        start, up or down, so both phases of a period carry the same level and every biphasic
-        period balances. What must stop at once (contact lost, a fault) calls stop()."""
+        """The pulse level from now on (0..plan.amp_ua); applied at a period boundary."""
         ua = int(ua)
         if ua < 0:
             ua = 0
@@ -166,321 +111,286 @@ class Player:
         if pl.ok and ua > pl.amp_ua:
             ua = pl.amp_ua
         self._amp = ua
-        if self.mode == "pwm" and self.playing:
-            self._pwm_level()
+
+    def heartbeat(self, now_ms):
+        """Each control tick: feed the hardware deadman, account, hand over what is due."""
+        if not self.playing:
+            return
+        try:
+            self._poll()
+        except Exception:  # noqa: BLE001 (the output goes off, whatever broke)
+            self._halt(ERR_EXCEPTION)
 
     def quiet_us(self):
-        """µs until the output next changes (a segment boundary), so the loop can put a
-        gc.collect() or a flash write where it lengthens no phase: run it only when this is
-        larger than the operation takes. Large (2**29 - 1) when stopped or when the PWM makes
-        the edges (a pause cannot move them)."""
-        if not self.playing or self.mode != "timer":
+        """us the loop may be away without the deadman cutting the output."""
+        if not self.playing:
             return _QUIET_MAX
-        d = clock.ticks_diff(self._due, clock.ticks_us()) + self._left
-        return d if d > 0 else 0
+        return (self.engine.deadman_ms - 2) * 1000
 
     def period_left_us(self):
-        """µs until the current period ends (where finish() would stop), 0 when stopped. The
-        PWM strategy reports 0: it stops at once."""
-        if not self.playing or self.mode != "timer":
+        """us until the current period ends (where finish() stops), 0 when stopped."""
+        if not self.playing:
             return 0
-        d = clock.ticks_diff(self._due, clock.ticks_us()) + self._left
-        if d < 0:
-            d = 0
-        pl = self.plan
-        for j in range(self._i + 1, pl.n):
-            d += pl.dur[j]
-        return d
+        d = self._per - clock.ticks_diff(clock.ticks_us(), self._t0)
+        return d if d > 0 else 0
 
     def charge_nc(self):
-        """(positive, negative) delivered charge in nC (off the hot path: may be a big int)."""
+        """(positive, negative) delivered charge in nC (off the hot path)."""
         return (self.pos_uc * 1000 + self.pos_nc, self.neg_uc * 1000 + self.neg_nc)
 
     def finish(self):
-        """Stop at the end of the current period (the timer strategy), so a step change or a
-        pause never leaves a half-played, unbalanced period; `playing` goes False then. The
-        PWM strategy (>= 8 Hz, periods <= 125 ms) stops at once."""
-        if not self.playing:
-            return
-        if self.mode != "timer":
-            self.stop()
-            return
-        self._finishing = True
+        """Stop at the end of the current period (both phases played); `playing` goes False
+        then."""
+        if self.playing and self._state != _FINISH:
+            self._state = _FINISH
+            self._in = 0  # a pending level change is dropped: the next hold ends the run
 
     def start(self, plan, amp_ua=0):
-        """Play plan from its first segment. amp_ua: the starting level (soft start is the
-        caller's: start at 0 and raise with set_amplitude). Raises ValueError on a bad plan."""
+        """Play plan from its first period at amp_ua (soft start is the caller's: start at 0,
+        raise with set_amplitude). Raises ValueError on a plan the engine cannot play; any
+        error leaves the output off."""
         if plan is None or not plan.ok:
             raise ValueError("plan: not built")
         self.stop()
         self.plan = plan
         self._reset_counters()
-        self._finishing = False
         self.error = ERR_NONE
         self._amp = 0
         self.set_amplitude(amp_ua)
-        self._lvl = 0
-        self._dac_ua = 0
-        self._sign = 1
-        self._alt_left = plan.alt_periods + 1  # the first period start counts one down
-        self._acc = 0
-        self._hb = clock.ticks_ms()
-        st = self.stage
         try:
-            st.set_polarity(hbridge.OPEN)
-            if self.kind == "pwm" and self._pwm_fits(plan):
-                self._start_pwm(plan)
-                return
-            self.mode = "timer"
-            st.set_ua(0)
+            self._load(plan)
+            st = self.stage
+            st.set_ua(self._amp)  # DAC first, legs low
+            self._lvl = self._amp
             st.enable()
+            self.engine.start(self._pc, self._c[self._v - 1])
+            self._t0 = clock.ticks_us()
+            self.engine.arm()
             self.playing = True
-            self._due = clock.ticks_us()
-            self._i = plan.n - 1  # the first _segment() starts segment 0
-            self._left = 0
-            self._segment()
+            self.mode = "pio"
         except BaseException:
-            self.stop()  # e.g. a DAC bus error: the output is off before the caller hears of it
+            self.stop()
             raise
 
     def stop(self):
-        """Output off now: timer stopped, OUT_EN low, DAC zero, bridge open. From any state,
-        never raises."""
+        """Output off now (OUT_EN low, legs low, DAC zero), accounting the cut period. From
+        any state, never raises."""
+        if self.playing:
+            try:
+                self._account(clock.ticks_us(), True)
+            except Exception:  # noqa: BLE001
+                pass
         self.playing = False
-        try:
-            self._tim.deinit()
-        except Exception:  # noqa: BLE001 (stop must not raise)
-            pass
+        self.engine.stop()
         try:
             self.stage.off()
         except Exception:  # noqa: BLE001
             pass
-        if self._pwm_a is not None or self._pwm_b is not None:
-            self._pwm_release()
-        self._dac_ua = 0
         self._lvl = 0
         self.mode = None
+        self._state = _RUN
+        self._in = 0
+        self._paused = False
 
-    # -- the playing path: everything below allocates nothing --
+    # -- set-up (allocates: not in a tick unless the output is being restarted) --
+    def _load(self, plan):
+        from drivers.pulsepio import cfg_word
+
+        pol0 = plan.pol[0]
+        v = 1 if pol0 == _p.POS else 2
+        ph = plan.dur[0]
+        if plan.n == 4:
+            dead = plan.dur[1]
+            rest = plan.dur[3]
+            self._mono = False
+        else:
+            dead = 0
+            rest = plan.dur[1]
+            self._mono = True
+        try:
+            for k in (1, 2):
+                self._c[k - 1][0] = cfg_word(k, ph, dead, rest)
+                self._h[k - 1][0] = cfg_word(k, ph, dead, rest, True)
+        except ValueError as e:
+            self.error = ERR_PLAN
+            raise ValueError("plan: " + str(e))
+        self._pc = ph - 3
+        self._ph = ph
+        self._dead = dead
+        self._per = plan.period_us
+        self._v = v
+        self._state = _RUN
+        self._in = 0
+        self._flip = False
+        self._paused = False
+        self._alt_left = plan.alt_periods
+        self._ka_wait = 0
+        self._hold_t = clock.ticks_ms()
+
+    # -- the tick path: allocates nothing --
     def _halt(self, code):
-        # from the callback: output off, no re-arm
-        self.playing = False
         self.error = code
-        self.stage.off()
-        self._dac_ua = 0
-        self._lvl = 0
+        if code == ERR_DEADMAN:
+            self.deadman_trips += 1
+        self.stop()
 
-    def _arm(self, d):
-        if d > CHUNK_US:
-            self._left = d - CHUNK_US
-            d = CHUNK_US
-        else:
-            self._left = 0
-        due = clock.ticks_add(self._due, d)
-        self._due = due
-        wait = clock.ticks_diff(due, clock.ticks_us())
-        if wait < 1:
-            wait = 1
-        if self._hard:
-            self._tim.init(
-                mode=self._one_shot, period=wait, tick_hz=_TICK_HZ, callback=self._cb, hard=True
-            )
-        else:
-            self._tim.init(mode=self._one_shot, period=wait, tick_hz=_TICK_HZ, callback=self._cb)
-
-    def _edge(self, _t):
-        if not self.playing:
+    def _poll(self):
+        eng = self.engine
+        eng.feed()
+        now = clock.ticks_us()
+        if not eng.out_en_high():
+            self._halt(ERR_DEADMAN)
             return
-        try:
-            self.callbacks += 1
-            late = clock.ticks_diff(clock.ticks_us(), self._due)
-            if late < 0:
-                late = 0
-            self.last_stretch_us = late
-            if late > self.max_stretch_us:
-                self.max_stretch_us = late
-            if self.deadman_ms and clock.ticks_diff(clock.ticks_ms(), self._hb) > self.deadman_ms:
-                self.deadman_trips += 1
-                self._halt(ERR_DEADMAN)
-                return
-            if self._left > 0:
-                self._arm(self._left)
-                return
-            self._segment()
-        except Exception:  # noqa: BLE001 (an ISR must leave the output off, whatever broke)
-            try:
-                self._halt(ERR_EXCEPTION)
-            except Exception:  # noqa: BLE001
-                self.playing = False
-
-    def _segment(self):
-        # start the next segment of the plan
-        pl = self.plan
-        if not pl.ok:
-            self._halt(ERR_PLAN)
+        if eng.acks():
+            eng.take_ack()
+            self._at_hold(now)
             return
-        i = self._i + 1
-        if i >= pl.n:
-            if self._finishing:
-                # finish(): the period is complete and balanced; off here
-                self._halt(ERR_NONE)
+        self._account(now, False)
+        if self._paused:
+            return  # stopped at the boundary; the report is on its way
+        tx = eng.tx_level()
+        if tx:
+            if self._ka_wait and clock.ticks_diff(now, self._ka_t) > self._ka_wait:
+                self._halt(ERR_STALL)
+            return
+        self._ka_wait = 0
+        if self._in:
+            return  # a hold was handed over and taken: the pause is coming
+        into = clock.ticks_diff(now, self._t0)
+        ttb = self._per - into
+        if ttb <= GUARD_US:
+            return
+        if self._state == _FINISH:
+            self._hand(self._h[self._v - 1], now, ttb)
+            return
+        if self._mono and self._alt_left <= 1 and self.plan.alt_periods:
+            self._flip = True
+            self._hand(self._c[2 - self._v], now, ttb)
+            return
+        want = self._amp
+        if want != self._lvl and ttb <= HOLD_LEAD_US:
+            if want < self._lvl or clock.ticks_diff(clock.ticks_ms(), self._hold_t) >= (
+                HOLD_EVERY_MS
+            ):
+                self._state = _HOLD
+                self._hand(self._h[self._v - 1], now, ttb)
                 return
-            i = 0
-            self.periods_played += 1
-            a = self._amp
-            if a > pl.amp_ua:
-                a = pl.amp_ua
-            self._lvl = a
-            if pl.alt_periods:
-                self._alt_left -= 1
-                if self._alt_left <= 0:
-                    self._alt_left = pl.alt_periods
-                    self._sign = -self._sign
-                    self.flips += 1
-        self._i = i
-        d = pl.dur[i]
-        if i == pl.n - 1:
-            acc = self._acc + pl.period_rem
-            if acc >= pl.freq_mhz:
-                acc -= pl.freq_mhz
-                d += 1
-            self._acc = acc
+        self._hand(self._c[self._v - 1], now, ttb)  # keep-alive: proves progress
+
+    def _hand(self, buf, now, ttb):
+        self.engine.push(buf)
+        self._in = 1
+        self._ka_t = now
+        self._ka_wait = ttb + self._per + STALL_SLACK_US
+
+    def _at_hold(self, now):
+        # the engine stopped at a boundary (legs low) and waits for P' and a cfg
+        self._account(now, False)
+        if self._in > 0 and not self._paused:
+            self._land(self._in)  # reported a few us before the boundary we computed
+        self._in = 0
+        self._paused = False
+        self.holds += 1
+        if self._state == _FINISH:
+            self.stop()  # the period was whole: error stays ERR_NONE
+            return
         st = self.stage
-        pol = pl.pol[i]
-        if pol == _OPEN_POL:
-            st.set_polarity(hbridge.OPEN)
-        else:
-            lvl = pl.level[i]
-            if self._lvl < lvl:
-                lvl = self._lvl
-            if lvl != self._dac_ua:
-                st.set_ua(lvl)  # DAC before the bridge closes
-                self._dac_ua = lvl
-            if (pol == _NEG_POL) == (self._sign > 0):
-                st.set_polarity(hbridge.NEG)
-                neg = True
-            else:
-                st.set_polarity(hbridge.POS)
-                neg = False
-            # charge bookkeeping: level <= 1000, d // 1000 <= 3334: products < 2**30
-            q = lvl * (d // 1000)
-            r = lvl * (d % 1000)
-            if neg:
-                r += self._neg_r
-                nc = self.neg_nc + q + r // 1000
-                self._neg_r = r % 1000
-                self.neg_uc += nc // 1000
-                self.neg_nc = nc % 1000
-            else:
-                r += self._pos_r
-                nc = self.pos_nc + q + r // 1000
-                self._pos_r = r % 1000
-                self.pos_uc += nc // 1000
-                self.pos_nc = nc % 1000
-        self.segments_played += 1
-        self._arm(d)
+        lvl = self._amp
+        st.set_ua(lvl)
+        self._lvl = lvl
+        self._hold_t = clock.ticks_ms()
+        self._state = _RUN
+        self._in = 0
+        eng = self.engine
+        eng.put_int(self._pc)
+        eng.push(self._c[self._v - 1])
+        t = clock.ticks_us()
+        d = clock.ticks_diff(t, now)
+        self.hold_us_total += d
+        if d > self.max_hold_us:
+            self.max_hold_us = d
+        self._t0 = t
 
-    # -- PWM strategy --
-    def _pwm_fits(self, plan):
-        f = plan.freq_mhz
-        if f < PWM_MIN_MHZ or f % 1000:
-            return False
-        if plan.shape == _p.MONOPHASIC:
-            return True
-        return self._ph_correct is not None
-
-    def _start_pwm(self, plan):
-        st = self.stage
-        mk = self._pwm_factory
-        hz = plan.freq_mhz // 1000
-        duty = plan.phase_us * 65535 // plan.period_us
-        self._duty = duty
-        self.mode = "pwm"
-        # OUT_EN is low (stop() above): configure both legs low first, then the duties
-        if plan.shape == _p.MONOPHASIC:
-            pa = mk(self._pins[0], freq=hz, duty_u16=0)
-            pb = mk(self._pins[1], freq=hz, duty_u16=0)
-            self._alt_due = clock.ticks_add(clock.ticks_us(), plan.alt_periods * plan.period_us)
-            pa.duty_u16(duty)
-        else:
-            # phase-correct halves the frequency: ask for twice. B inverted at full duty is low.
-            pa = mk(self._pins[0], freq=2 * hz, duty_u16=0)
-            pb = mk(self._pins[1], freq=2 * hz, duty_u16=65535, invert=True)
-            self._ph_correct()
-            pa.duty_u16(duty)
-            pb.duty_u16(65535 - duty)
-        self._pwm_a = pa
-        self._pwm_b = pb
-        self._lvl = 0
-        self.playing = True
-        self._pwm_level()
-        st.enable()
-        self._due = clock.ticks_us()
-        self._tim.init(mode=self._periodic, period=CHUNK_US, tick_hz=_TICK_HZ, callback=self._pcb)
-
-    def _pwm_level(self):
-        a = self._amp
-        if a != self._lvl:
-            self._lvl = a
-            self.stage.set_ua(a)
-            self._dac_ua = a
-
-    def _pwm_tick(self, _t):
-        pa = self._pwm_a
-        pb = self._pwm_b
-        if not self.playing or pa is None or pb is None:
+    def _account(self, now, cut):
+        """Charge for the periods completed since _t0 (and, with cut, the part of the current
+        one played); _t0 moves to the start of the current period."""
+        per = self._per
+        e = clock.ticks_diff(now, self._t0)
+        if e < 0:
             return
-        try:
-            self.callbacks += 1
-            now = clock.ticks_us()
-            pl = self.plan
-            if self.deadman_ms and clock.ticks_diff(clock.ticks_ms(), self._hb) > self.deadman_ms:
-                self.deadman_trips += 1
-                self._tim.deinit()
-                self._halt(ERR_DEADMAN)
-                pa.duty_u16(0)
-                if pl.shape == _p.MONOPHASIC:
-                    pb.duty_u16(0)
-                else:
-                    pb.duty_u16(65535)  # inverted: low
-                return
-            if pl.alt_periods and clock.ticks_diff(now, self._alt_due) >= 0:
-                self._alt_due = clock.ticks_add(self._alt_due, pl.alt_periods * pl.period_us)
-                self._sign = -self._sign
-                self.flips += 1
-                # both compare values latch at the same counter wrap on rp2
-                if self._sign > 0:
-                    pb.duty_u16(0)
-                    pa.duty_u16(self._duty)
-                else:
-                    pa.duty_u16(0)
-                    pb.duty_u16(self._duty)
-        except Exception:  # noqa: BLE001
-            try:
-                self._tim.deinit()
-                self._halt(ERR_EXCEPTION)
-            except Exception:  # noqa: BLE001
-                self.playing = False
+        if self._paused:
+            return  # nothing plays in the pause
+        n = e // per
+        while n > 0:
+            k = n if n < _MAX_BATCH else _MAX_BATCH
+            if self._in:
+                if k > self._in:
+                    k = self._in
+                self._in -= k
+                if self._in == 0:
+                    self._land(k)
+                    self._t0 = clock.ticks_add(self._t0, k * per)
+                    if self._paused:
+                        return
+                    n -= k
+                    e -= k * per
+                    continue
+            self._periods(k)
+            self._t0 = clock.ticks_add(self._t0, k * per)
+            n -= k
+            e -= k * per
+        if self._paused:
+            return
+        if cut and e > 0:
+            # the cut period: what its phases played before the stop
+            ph = self._ph
+            a = e if e < ph else ph
+            self._side(self._v == 2, a)
+            if not self._mono:
+                b = e - ph - self._dead
+                if b > ph:
+                    b = ph
+                if b > 0:
+                    self._side(self._v == 1, b)
 
-    def _pwm_release(self):
-        # stage.off() has already dropped OUT_EN: now give the pins back to the bridge driver
-        for pwm in (self._pwm_a, self._pwm_b):
-            if pwm is None:
-                continue
-            try:
-                pwm.duty_u16(0)
-                pwm.deinit()
-            except Exception:  # noqa: BLE001
-                pass
-        self._pwm_a = None
-        self._pwm_b = None
-        if self._pins is not None:
-            for pin in self._pins:
-                try:
-                    pin.init(pin.OUT, value=0)  # back to GPIO function (rp2 pin mux)
-                except Exception:  # noqa: BLE001
-                    pass
-        try:
-            self.stage.bridge.open()
-        except Exception:  # noqa: BLE001
-            pass
+    def _land(self, k):
+        # k periods, the last of which ends where the handed-over cfg takes effect
+        self._periods(k)
+        if self._flip:
+            self._flip = False
+            self._v = 3 - self._v
+            self._alt_left = self.plan.alt_periods
+            self.flips += 1
+        if self._state != _RUN:
+            self._paused = True  # the engine waits at this boundary: _at_hold() follows
+
+    def _periods(self, k):
+        self.periods_played += k
+        self.segments_played += k * (2 if self._mono else 4)
+        ph = self._ph
+        for _ in range(k):
+            self._side(self._v == 2, ph)
+            if not self._mono:
+                self._side(self._v == 1, ph)
+        if self._mono and self.plan.alt_periods:
+            self._alt_left -= k
+
+    def _side(self, neg, d):
+        lvl = self._lvl
+        if lvl <= 0 or d <= 0:
+            return
+        # level <= 1000, d // 1000 <= 3334: products < 2**30
+        q = lvl * (d // 1000)
+        r = lvl * (d % 1000)
+        if neg:
+            r += self._neg_r
+            nc = self.neg_nc + q + r // 1000
+            self._neg_r = r % 1000
+            self.neg_uc += nc // 1000
+            self.neg_nc = nc % 1000
+        else:
+            r += self._pos_r
+            nc = self.pos_nc + q + r // 1000
+            self._pos_r = r % 1000
+            self.pos_uc += nc // 1000
+            self.pos_nc = nc % 1000

@@ -25,8 +25,8 @@ I2C_ID = 0
 I2C_FREQ = 400000
 DAC_KIND = "builtin"  # or "mcp4725"
 MCP4725_ADDR = 0x60
-PLAYER_KIND = "timer"  # hardware machine.Timer, hard=True
-PLAYER_TIMER_ID = 0
+# Pulse edges: RMT channels 0 (POL_A) and 1 (POL_B); hardware timer 0 is the OUT_EN deadman.
+PULSE_ENGINE = "rmt"
 LED_KIND = "neopixel"
 
 UA_FS = 1100
@@ -51,11 +51,7 @@ def build(machine):
     i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
     dac = _dac(machine, this, i2c)
     # 11 dB attenuation: the ADC reads the whole 0-3.3 V range.
-    hw = _hw.assemble(machine, this, dac, i2c, {"atten": machine.ADC.ATTN_11DB})
-    # A hardware timer with a hard callback for the player (ESP32 has four general timers).
-    hw.make_timer = lambda: machine.Timer(PLAYER_TIMER_ID)
-    hw.timer_hard = True
-    return hw
+    return _hw.assemble(machine, this, dac, i2c, {"atten": machine.ADC.ATTN_11DB})
 
 
 def _dac(machine, this, i2c):

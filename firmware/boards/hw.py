@@ -27,10 +27,8 @@ class Hardware:
         # Declared here so readers (and mypy) know the attribute set; `unset` is untyped.
         self.name = self.i2c = self.dac = self.pol_pins = self.bridge = unset
         self.out_en = self.boost = self.stage = self.sense = self.battery = unset
-        self.buttons = self.buzzer = self.led = self.display = self.player_kind = unset
+        self.buttons = self.buzzer = self.led = self.display = self.pulse = unset
         self.probe_area_mm2 = self.make_wdt = self.machine = unset
-        # Optional player hooks (waveforms/player.py Player.for_hw): None means the default.
-        self.make_timer = self.timer_hard = self.pwm_phase_correct = unset
 
 
 def dac_ceiling(board, full_scale):
@@ -51,9 +49,12 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
     pol_b = Pin(P["POL_B"], Pin.OUT, value=0)
     hw.pol_pins = (pol_a, pol_b)
     hw.bridge = HBridge(pol_a, pol_b)
-    hw.out_en = Switch(Pin(P["OUT_EN"], Pin.OUT, value=0))
+    out_en = Pin(P["OUT_EN"], Pin.OUT, value=0)
+    hw.out_en = Switch(out_en)
     hw.boost = Switch(Pin(P["BOOST_EN"], Pin.OUT, value=0))
     hw.stage = OutputStage(dac, hw.bridge, hw.out_en, hw.boost, board.UA_FS)
+    hw.pulse = _pulse_engine(board, pol_a, pol_b, out_en)
+    hw.stage.engine = hw.pulse
     hw.sense = Sense(
         machine.ADC(Pin(P["SENSE_I"]), **kw),
         machine.ADC(Pin(P["SENSE_V"]), **kw),
@@ -76,7 +77,6 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
     else:
         hw.led = PinLED(Pin(P["LED"], Pin.OUT, value=0))
     hw.display = _display(i2c)
-    hw.player_kind = board.PLAYER_KIND
     for k in (
         "UA_FS",
         "CEILING_UA",
@@ -97,6 +97,18 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
     hw.make_wdt = make_wdt
     hw.machine = machine
     return hw
+
+
+def _pulse_engine(board, pol_a, pol_b, out_en):
+    """The hardware that makes the pulse edges: PIO state machines (rp2 and the sim board) or
+    the RMT peripheral (esp32)."""
+    if board.PULSE_ENGINE == "rmt":
+        from drivers.pulsermt import PulseRMT
+
+        return PulseRMT(pol_a, pol_b, out_en)
+    from drivers.pulsepio import PulsePIO
+
+    return PulsePIO(pol_a, pol_b, out_en)
 
 
 def _display(i2c):

@@ -24,10 +24,9 @@ I2C_ID = 0
 I2C_FREQ = 400000
 DAC_KIND = "mcp4725"  # or "pwm"
 MCP4725_ADDR = 0x60
-# The player: "timer" (a virtual machine.Timer per segment, what the simulator and the tests
-# run) or "pwm" (complementary PWM on POL_A/POL_B for whole-Hz square waves >= 8 Hz, timer
-# below; not yet validated end to end on hardware).
-PLAYER_KIND = "timer"
+# Pulse edges: PIO0 state machine 0 (POL_A/POL_B, consecutive pins), PIO1 state machine 4
+# (the OUT_EN deadman): the pulse program fills most of one PIO block (30 of 32 words).
+PULSE_ENGINE = "pio"
 LED_KIND = "pin"
 
 # Calibration (see the README's output-stage section)
@@ -51,28 +50,7 @@ def build(machine):
     this = sys.modules[__name__]
     Pin = machine.Pin
     i2c = machine.I2C(I2C_ID, scl=Pin(PINS["I2C_SCL"]), sda=Pin(PINS["I2C_SDA"]), freq=I2C_FREQ)
-    hw = _hw.assemble(machine, this, _dac(machine, this, i2c), i2c)
-    hw.pwm_phase_correct = _phase_correct(machine)
-    return hw
-
-
-# RP2040 PWM block: CSR of slice n at 0x40050000 + 0x14 * n; bit 1 is PH_CORRECT. The
-# MicroPython PWM class has no phase-correct option; the complementary biphasic player needs it.
-_PWM_BASE = 0x40050000
-_PWM_CSR_STRIDE = 0x14
-_PH_CORRECT = 0x02
-
-
-def _phase_correct(machine):
-    csr = _PWM_BASE + _PWM_CSR_STRIDE * ((PINS["POL_A"] >> 1) & 7)
-    mem32 = getattr(machine, "mem32", None)
-    if mem32 is None:
-        return None
-
-    def set_phase_correct():
-        mem32[csr] |= _PH_CORRECT
-
-    return set_phase_correct
+    return _hw.assemble(machine, this, _dac(machine, this, i2c), i2c)
 
 
 def _dac(machine, this, i2c):

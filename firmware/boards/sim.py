@@ -22,7 +22,7 @@ PINS = {
 I2C_ID = 0
 I2C_FREQ = 400000
 MCP4725_ADDR = 0x60
-PLAYER_KIND = "timer"  # machine.Timer on the virtual clock: every edge at its exact instant
+PULSE_ENGINE = "pio"  # the RP2040's PIO, played by vhw.rp2 on the virtual clock
 LED_KIND = "pin"
 
 UA_FS = 1100

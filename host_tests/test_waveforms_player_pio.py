@@ -1,0 +1,196 @@
+"""The output player on its hardware pulse engine (drivers/pulsepio.py on the vhw.rp2 fake).
+
+The PIO fake executes the assembled program one instruction per state-machine cycle on the
+virtual clock, so the recorded pin edges are what the RP2040 would put on POL_A/POL_B: phases
+and dead times exact to the µs, with no Python code in between. The control loop is modelled by
+calling heartbeat() every tick while the clock advances.
+"""
+
+from __future__ import annotations
+
+import machine
+import pytest
+
+from drivers import clock
+from firmware.boards import sim as board
+from vhw import install
+from waveforms import plan as P
+from waveforms import player as PL
+
+A = board.PINS["POL_A"]
+B = board.PINS["POL_B"]
+EN = board.PINS["OUT_EN"]
+TICK_US = 2000
+
+
+class Edges:
+    """Pin changes of POL_A/POL_B/OUT_EN and the DAC code at each, in absolute virtual µs."""
+
+    def __init__(self, vc, world, model):
+        self.vc = vc
+        self.model = model
+        self.ev = []  # (t, pin, level, dac_code)
+        world.listeners.append(self)
+
+    def __call__(self, kind, ident, value):
+        if kind == "pin" and ident in (A, B, EN):
+            self.ev.append((self.vc.now_us_abs(), ident, value, self.model.dac.code))
+
+    def pulses(self, pin):
+        """(start, length, dac_code) of each high pulse on pin."""
+        out = []
+        t_on = None
+        code = 0
+        for t, p, v, c in self.ev:
+            if p != pin:
+                continue
+            if v and t_on is None:
+                t_on, code = t, c
+            elif not v and t_on is not None:
+                out.append((t_on, t - t_on, code))
+                t_on = None
+        return out
+
+
+@pytest.fixture
+def rig():
+    vc, model = install.make_sim_world()
+    hw = board.build(machine)
+    model.set_load(True, 10000)
+    player = PL.Player.for_hw(hw)
+    rec = Edges(vc, machine.world, model)
+    return vc, model, hw, player, rec
+
+
+def run(vc, player, us, tick=TICK_US):
+    end = vc.now_us_abs() + us
+    while vc.now_us_abs() < end:
+        vc.advance(tick)
+        player.heartbeat(clock.ticks_ms())
+
+
+def test_biphasic_100hz_phases_and_dead_times_exact(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 100000, 300, 500)
+    p.start(pl, 300)
+    run(vc, p, 200000)
+    a = rec.pulses(A)
+    b = rec.pulses(B)
+    assert len(a) >= 19 and len(b) >= 19
+    for (ta, la, _), (tb, lb, _) in zip(a, b):
+        assert la == pl.phase_us and lb == pl.phase_us
+        assert tb - (ta + la) == pl.dead_us  # dead time between + and -
+    for (t0, _, _), (t1, _, _) in zip(a, a[1:]):
+        assert t1 - t0 == pl.period_us
+
+
+def test_edges_need_no_python(rig):
+    """Hardware edges: a second of virtual time with no Python call at all still plays every
+    period, and no machine.Timer is armed while playing."""
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 40000, 200, 500)
+    hw.pulse.deadman_ms = 2000  # the deadman would (rightly) cut a silent loop
+    p.start(pl, 200)
+    n0 = len(rec.pulses(A))
+    vc.advance(1000000)
+    assert len(rec.pulses(A)) - n0 >= 39
+    assert not any(getattr(t, "armed", False) for t in vc.timers if isinstance(t, machine.Timer))
+
+
+def test_level_changes_only_at_period_boundaries(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 100000, 600, 1000)
+    p.start(pl, 0)
+    for lvl in range(20, 400, 20):
+        p.set_amplitude(lvl)
+        run(vc, p, 50000)
+    a = rec.pulses(A)
+    b = rec.pulses(B)
+    assert p.holds > 5
+    # both phases of every period carry the same DAC code, and the width never changes
+    for (ta, la, ca), (tb, lb, cb) in zip(a, b):
+        assert ca == cb
+        assert la == lb == pl.phase_us
+    assert a[-1][2] > 0
+    pos, neg = p.charge_nc()
+    assert pos == neg
+
+
+def test_charge_counted_from_what_was_played(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 73000, 250, 500)
+    p.start(pl, 250)
+    run(vc, p, 333333)
+    p.stop()  # mid-period: the cut period counts what its phases played
+    played = sum(la * ca for _, la, ca in rec.pulses(A)) * 1100 // 4095
+    played_b = sum(lb * cb for _, lb, cb in rec.pulses(B)) * 1100 // 4095
+    pos, neg = p.charge_nc()
+    assert abs(pos - played // 1000) <= 2
+    assert abs(neg - played_b // 1000) <= 2
+
+
+def test_finish_ends_after_a_whole_period(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 50000, 200, 500)
+    p.start(pl, 200)
+    run(vc, p, 30000)
+    p.finish()
+    run(vc, p, 60000)
+    assert not p.playing and p.error == PL.ERR_NONE
+    assert len(rec.pulses(A)) == len(rec.pulses(B))
+    pos, neg = p.charge_nc()
+    assert pos == neg > 0
+    assert machine.world.level(EN) == 0
+
+
+def test_silent_loop_loses_output_in_hardware(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 100000, 300, 500)
+    p.start(pl, 300)
+    run(vc, p, 20000)
+    t_stall = vc.now_us_abs()
+    vc.advance(50000)  # the loop stalls: no heartbeat
+    off = [t for t, pin, v, _ in rec.ev if pin == EN and v == 0 and t >= t_stall]
+    assert off and off[0] - t_stall <= 10000  # DESIGN 4.5: never more than 10 ms
+    p.heartbeat(clock.ticks_ms())
+    assert not p.playing and p.error == PL.ERR_DEADMAN
+
+
+def test_monophasic_flips_at_boundaries_and_balances(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.MONOPHASIC, 2000, 200, 500, alt_ms=2000)
+    p.start(pl, 200)
+    run(vc, p, 20000000, tick=5000)
+    a = rec.pulses(A)
+    b = rec.pulses(B)
+    assert abs(len(a) - len(b)) <= pl.alt_periods
+    for _, la, _ in a + b:
+        assert la == pl.phase_us
+    pos, neg = p.charge_nc()
+    assert abs(pos - neg) * 20 <= pos + neg
+
+
+def test_stop_from_any_state_leaves_everything_low(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 100000, 300, 500)
+    for at in (0, 1000, 4990, 5010, 9990):
+        p.start(pl, 300)
+        vc.advance(at)
+        p.stop()
+        w = machine.world
+        assert w.level(A) == 0 and w.level(B) == 0 and w.level(EN) == 0
+        assert hw.stage.level_ua == 0 and not p.playing
+        vc.advance(20000)
+        assert w.level(A) == 0 and w.level(B) == 0
+
+
+def test_plan_out_of_engine_range_is_refused(rig):
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, 300, 300, 500, phase_us=100)  # a 3.3 s rest: fits 22 bits
+    p.start(pl, 0)
+    p.stop()
+    bad = P.make(P.BIPHASIC, 100000, 300, 500)
+    bad.dur[0] = 2  # too short for the state machine
+    with pytest.raises(ValueError):
+        p.start(bad, 0)
+    assert machine.world.level(EN) == 0

@@ -1,0 +1,88 @@
+# main.py for `make hil`: the app built as firmware.app.main() builds it, run by the same loop
+# as App.run(), with every tick timed on the chip's own clock. Prints the memory after the app
+# is built, each state change, and once a second the tick figures:
+#   hil ticks n=<ticks> med=<us> p99=<us> max=<us> over=<ticks over 25 % of the period>
+import gc
+
+import machine
+from array import array
+
+from drivers import clock
+from firmware import app as _app
+from firmware import boards
+from firmware import storage as _storage
+
+_N = 500
+
+
+def main():
+    _app.micropython_setup()
+    settings = _storage.Settings("/")
+    hw = boards.load(settings.get("board")).build(machine)
+    a = _app.App(hw, "/")
+    gc.collect()
+    print("hil mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
+    period = _app.TICK_US
+    budget = period // 4
+    durs = array("i", [0] * _N)
+    i = 0
+    n = 0
+    over = 0
+    mx = 0
+    state = None
+    t_rep = clock.ticks_ms()
+    print("hil ready")
+    nxt = clock.ticks_us()
+    while True:
+        t0 = clock.ticks_us()
+        try:
+            a.tick()
+        except Exception as e:  # noqa: BLE001
+            a.crash(e)
+        d = clock.ticks_diff(clock.ticks_us(), t0)
+        durs[i] = d
+        i = (i + 1) % _N
+        n += 1
+        if d > budget:
+            over += 1
+        if d > mx:
+            mx = d
+        if a.state != state:
+            state = a.state
+            sup = a.supervisor
+            print("hil state", state, a.fault)
+            print(
+                "hil sup contact=%s kind=%d z=%s ua=%d mv=%d allowed=%d lvl=%d err=%d"
+                % (
+                    sup.contact,
+                    sup.det.kind,
+                    sup.impedance_ohm,
+                    sup.sense.ua,
+                    sup.sense.mv,
+                    sup.allowed_ua,
+                    a.player.level_ua,
+                    a.player.error,
+                )
+            )
+        now = clock.ticks_ms()
+        if clock.ticks_diff(now, t_rep) >= 1000:
+            t_rep = now
+            k = n if n < _N else _N
+            s = sorted(durs[j] for j in range(k))
+            print(
+                "hil ticks n=%d med=%d p99=%d max=%d over=%d period=%d"
+                % (n, s[k // 2], s[k * 99 // 100], mx, over, period)
+            )
+            n = 0
+            over = 0
+            mx = 0
+            i = 0
+        nxt = clock.ticks_add(nxt, period)
+        wait = clock.ticks_diff(nxt, clock.ticks_us())
+        if wait > 0:
+            clock.sleep_us(wait)
+        else:
+            nxt = clock.ticks_us()
+
+
+main()
