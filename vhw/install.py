@@ -3,25 +3,30 @@ import sys
 
 
 def install():
-    """CPython: fake machine, micropython and neopixel modules, and a device-like time module
-    (ticks_* and sleep_ms/us from a virtual clock that wraps at 2**30)."""
+    """CPython: fake machine, micropython, neopixel, rp2 (PIO) and esp32 (RMT) modules, and a
+    device-like time module (ticks_* and sleep_ms/us from a virtual clock that wraps at 2**30)."""
     import time
 
-    from vhw import machine, micropython, neopixel
+    from vhw import esp32, machine, micropython, neopixel, rp2
 
     sys.modules["machine"] = machine
     sys.modules["micropython"] = micropython
     sys.modules["neopixel"] = neopixel
+    sys.modules["rp2"] = rp2
+    sys.modules["esp32"] = esp32
     _bind_time(time, machine.world.clock)
     return machine
 
 
 def install_mp():
-    """MicroPython VM: it has micropython and time; only machine and neopixel are missing."""
-    from vhw import machine, neopixel
+    """MicroPython VM: it has micropython and time; machine, neopixel, rp2 and esp32 are
+    missing."""
+    from vhw import esp32, machine, neopixel, rp2
 
     sys.modules["machine"] = machine
     sys.modules["neopixel"] = neopixel
+    sys.modules["rp2"] = rp2
+    sys.modules["esp32"] = esp32
     return machine
 
 

@@ -33,6 +33,8 @@ class _World:
         self.pwms = {}  # pin id -> PWM
         self.dacs = {}  # pin id -> DAC
         self.listeners = []  # f(kind, ident, value) on every output change
+        self.funcs = {}  # pin id -> peripheral that owns the pad (a PIO block, an RMT channel)
+        self.cpu_levels = {}  # pin id -> the CPU's output level, kept while a peripheral owns it
         self.wdt = None
         self.reset_cause = reset_cause
         self.freq = 125000000
@@ -56,6 +58,51 @@ class _World:
     def notify(self, kind, ident, value):
         for f in self.listeners:
             f(kind, ident, value)
+
+    # -- pin function mux: a peripheral (vhw.rp2 PIO, vhw.esp32 RMT) can own a pad --
+    def pad(self, pid):
+        """The level on the pad, as Pin.value() reads it: the CPU's output, the owning
+        peripheral's output, or (not driven) the outside world / the pull."""
+        if pid in self.funcs:
+            lvl = self.levels.get(pid)  # absent: the peripheral does not drive the pad
+            if lvl is not None:
+                return lvl
+        elif self.modes.get(pid, Pin.IN) == Pin.OUT:
+            return self.levels.get(pid, 0)
+        lvl = self.inputs.get(pid)
+        if lvl is None:
+            return 1 if self.pulls.get(pid) == Pin.PULL_UP else 0
+        return lvl
+
+    def claim(self, pid, owner, level=None):
+        """Hand the pad to a peripheral (level: what it drives, None: not driven). The CPU's
+        output level is kept and applies again when the CPU takes the pin back."""
+        if pid not in self.funcs:
+            self.cpu_levels[pid] = self.levels.get(pid, 0)
+        self.funcs[pid] = owner
+        self._set_pad(pid, level)
+
+    def pad_out(self, pid, owner, level):
+        """A peripheral's output: reaches the pad only while that peripheral owns it."""
+        if self.funcs.get(pid) is owner:
+            self._set_pad(pid, level)
+
+    def release(self, pid):
+        """The pad back to the CPU (Pin.init with a mode): its kept output level applies."""
+        if pid in self.funcs:
+            del self.funcs[pid]
+            self._set_pad(pid, self.cpu_levels.pop(pid, 0))
+
+    def _set_pad(self, pid, level):
+        old = self.levels.get(pid)
+        if level is None:  # not driven: listeners see it as low
+            if old is not None:
+                del self.levels[pid]
+                if old:
+                    self.notify("pin", pid, 0)
+        elif old != level:
+            self.levels[pid] = level
+            self.notify("pin", pid, level)
 
 
 world = _World()
@@ -87,6 +134,8 @@ class Pin:
         w = world
         if mode != -1:
             w.modes[self.id] = mode
+            if mode != Pin.ALT and self.id in w.funcs:
+                w.release(self.id)  # IN/OUT/OPEN_DRAIN: the pin is the CPU's again (SIO)
         if pull != -1:
             w.pulls[self.id] = pull
         if value is not None:
@@ -98,13 +147,11 @@ class Pin:
         w = world
         pid = self.id
         if v is None:
-            if w.modes.get(pid, Pin.IN) == Pin.OUT:
-                return w.levels.get(pid, 0)
-            lvl = w.inputs.get(pid)
-            if lvl is None:
-                return 1 if w.pulls.get(pid) == Pin.PULL_UP else 0
-            return lvl
+            return w.pad(pid)
         v = 1 if v else 0
+        if pid in w.funcs:  # a peripheral owns the pad: only the CPU's output latch changes
+            w.cpu_levels[pid] = v
+            return None
         if w.levels.get(pid) != v:
             w.levels[pid] = v
             w.notify("pin", pid, v)
@@ -128,7 +175,12 @@ class Pin:
         self.value(0)
 
     def toggle(self):
-        self.value(0 if world.levels.get(self.id, 0) else 1)
+        w = world
+        if self.id in w.funcs:
+            cur = w.cpu_levels.get(self.id, 0)
+        else:
+            cur = w.levels.get(self.id, 0)
+        self.value(0 if cur else 1)
 
     def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=False):
         self._handler = handler

@@ -1,5 +1,6 @@
 # A device-like virtual clock: ticks wrap at 2**30 like a 32-bit MicroPython port, sleeping
-# advances virtual time and fires due machine.Timer callbacks at their exact instants.
+# advances virtual time and fires due machine.Timer callbacks (and the devices: PIO state
+# machines, RMT channels) at their exact instants.
 # Time is kept only as wrapped tick counters (plus a host-side seconds count for traces), so
 # nothing here grows into a heap-allocated big int on MicroPython.
 
@@ -46,6 +47,12 @@ class VClock:
         self._secs = 0  # host-side absolute time for traces: whole seconds ...
         self._secs_us = 0  # ... plus µs into the current second
         self.timers = []  # objects with .armed, .due_us (ticks), .fire(): machine.Timer
+        # Hardware that runs by itself (vhw.rp2 state machines, vhw.esp32 RMT channels): the
+        # same protocol; at the same µs they fire before the timers. While hold_devices is
+        # True, advance() leaves them alone; they catch up, in order, at the first advance()
+        # after it is cleared (tests that heap_lock a control tick set it: the fakes allocate).
+        self.devices = []
+        self.hold_devices = False
         self.idle_hook = None
         self.watchdogs = []  # objects with .check(now_ms) that may raise WatchdogReset
         self.in_hook = False
@@ -115,6 +122,16 @@ class VClock:
                 if dt <= best:
                     best = dt
                     nxt = t
+            if not self.hold_devices:
+                for t in self.devices:
+                    if not t.armed:
+                        continue
+                    dt = ticks_diff(t.due_us, self._us)
+                    if dt < 0:
+                        dt = 0
+                    if dt <= best:  # a device wins a tie with a timer
+                        best = dt
+                        nxt = t
             # A watchdog expires at its own instant, not at the end of a long sleep.
             for w in self.watchdogs:
                 dms = ticks_diff(ticks_add(w.last, w.timeout + 1), self._ms)
