@@ -130,9 +130,6 @@ class RMT:
             _world.release(self.pin)
             self.pin = -1
 
-    def __del__(self):
-        pass
-
     def loop(self, enable_loop):
         self._check()
         self._loop_in(-1 if enable_loop else 0)

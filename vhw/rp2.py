@@ -48,6 +48,9 @@ _CPU_WAIT_MAX_US = 10000000
 _ST_PUSH = 1  # IN done, its autopush waits for room in the RX FIFO
 _ST_IRQW = 2  # `irq(block, n)` set its flag and waits for it to clear
 _world = _machine.world
+# CPython's arrays say their type (MicroPython's do not: there the check is skipped; a getattr
+# with a default would raise and allocate inside, under heap_lock)
+_TYPECODES = hasattr(array("B"), "typecode")
 
 
 class PIOASMError(Exception):
@@ -521,6 +524,7 @@ class _SM:
         self.active = False
         self.steps = 0  # instructions (and fast-forwarded loops) executed one by one
         self.fires = 0
+        self.toff = 0
         self.tx = [0] * 8
         self.txt = [0] * 8  # tick (VClock ticks_us) each TX word was put
         self.rx = [0] * 8
@@ -1402,20 +1406,26 @@ class StateMachine:
     def put(self, value, shift=0):
         sm = core(self._id)
         sm.cpu_sync()
+        # Under hold_devices (a heap-locked control tick) this allocates nothing for a word
+        # that is already a 32-bit value: no masking, no iterator.
         if isinstance(value, int):
             if shift:
                 value = (value << shift) & _M32
-            elif value < 0 or value > 0x3FFFFFFF:
-                value &= _M32  # (a small int is already a word: nothing allocated)
+            elif value < 0 or value > _M32:
+                value &= _M32
             sm.put_word(value)
             return
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, list) or isinstance(value, tuple):  # (a tuple of types allocates)
             raise TypeError("can't convert %s to int" % type(value).__name__)
-        tc = getattr(value, "typecode", None)
-        if tc is not None and tc not in ("B", "H", "I"):
+        if _TYPECODES and isinstance(value, array) and value.typecode not in ("B", "H", "I"):
             raise ValueError("unsupported buffer type")
-        for w in value:
-            sm.put_word((w << shift) & _M32)
+        for i in range(len(value)):
+            w = value[i]
+            if shift:
+                w = (w << shift) & _M32
+            elif w < 0 or w > _M32:
+                w &= _M32
+            sm.put_word(w)
 
     def get(self, buf=None, shift=0):
         sm = core(self._id)
@@ -1431,8 +1441,7 @@ class StateMachine:
         if isinstance(buf, bytearray):
             bits = 8
         else:
-            tc = getattr(buf, "typecode", None)
-            if tc is not None and tc not in ("b", "B", "h", "H", "i", "I"):
+            if _TYPECODES and isinstance(buf, array) and buf.typecode not in "bBhHiI":
                 raise ValueError("unsupported buffer type")
             bits = 8 * (len(bytes(buf)) // n)
         mask = (1 << bits) - 1
