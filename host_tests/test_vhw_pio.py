@@ -563,6 +563,151 @@ def test_delays_and_wrap_toggle_every_10_us(vc):
     assert [v for _, _, v in ev[1:5]] == [1, 0, 1, 0]
 
 
+def test_delay_starts_when_a_stalled_instruction_completes(vc):
+    @rp2.asm_pio(set_init=PIO.OUT_LOW)
+    def p():
+        pull()[9]
+        set(pins, 1)
+        label("end")
+        jmp("end")
+
+    ev = record({15})
+    sm, c = sm_with(p, set_base=machine.Pin(15))
+    sm.active(1)
+    vc.advance(500)
+    sm.put(1)  # µs 500: the pull completes at 501, its 9 delay cycles follow
+    vc.advance(50)
+    assert ev[1:] == [(511, 15, 1)]
+
+
+def test_wrap_inside_the_program(vc):
+    @rp2.asm_pio(set_init=PIO.OUT_LOW)
+    def p():
+        set(pins, 1)  # once
+        wrap_target()
+        set(pins, 0)[1]
+        set(pins, 1)
+        wrap()
+        set(y, 31)  # never reached
+
+    ev = record({15})
+    sm, c = sm_with(p, set_base=machine.Pin(15))
+    sm.active(1)
+    vc.advance(12)
+    times = [t for t, _, _ in ev[1:]]
+    assert times == [1, 2, 4, 5, 7, 8, 10, 11] and ev[-1][2] == 0 and c.y == 0
+
+
+def test_side_set_applies_even_while_stalled(vc):
+    @rp2.asm_pio(sideset_init=PIO.OUT_LOW, set_init=PIO.OUT_LOW)
+    def p():
+        wrap_target()
+        pull().side(1)
+        set(pins, 1).side(0)[2]
+        set(pins, 0)
+        wrap()
+
+    ev = record({21, 22})
+    sm, c = sm_with(p, sideset_base=machine.Pin(22), set_base=machine.Pin(21))
+    sm.active(1)
+    vc.advance(100)
+    assert ev[2:] == [(1, 22, 1)] and c.stalled  # side-set at the first attempt
+    sm.put(0)
+    vc.advance(10)
+    # pull at 101, set + side 0 at 102 (3 cycles), set 0 at 105, pull (side 1) at 106: stalls
+    assert ev[3:] == [(102, 22, 0), (102, 21, 1), (105, 21, 0), (106, 22, 1)]
+
+    @rp2.asm_pio(sideset_init=PIO.OUT_HIGH, side_pindir=True)
+    def q():
+        nop().side(0)
+        label("end")
+        jmp("end")
+
+    sm, c = sm_with(q, sm_id=1, sideset_base=machine.Pin(23))
+    assert machine.world.level(23) == 1
+    sm.active(1)
+    vc.advance(5)
+    assert 23 not in machine.world.levels  # side-set on the direction: an input now
+
+
+def test_out_exec_mov_exec_and_jumps_through_pc(vc):
+    @rp2.asm_pio(set_init=PIO.OUT_LOW, out_shiftdir=PIO.SHIFT_RIGHT)
+    def p():
+        pull()  # 1
+        out(exec, 16)[5]  # 2: its own delay is ignored; the executee runs at 3
+        set(y, 2)  # 7, after the executee's 3 delay cycles
+        mov(exec, x)  # 8: X holds an instruction, run at 9
+        label("end")
+        jmp("end")
+
+    ev = record({15})
+    sm, c = sm_with(p, set_base=machine.Pin(15))
+    load_x(sm, rp2.asm_pio_encode("set(y, 5)", 0))
+    sm.put(rp2.asm_pio_encode("set(pins, 1)[3]", 0))
+    sm.active(1)
+    vc.advance(30)
+    assert ev[1:] == [(3, 15, 1)] and c.y == 5
+    sm.active(0)
+    sm.exec("set(x, 7)")
+    sm.exec("mov(pc, x)")
+    assert c.pc == 7
+    sm.put(0b11010)
+    sm.exec("pull()")
+    sm.exec("out(pc, 5)")
+    assert c.pc == 26
+    sm.exec(0x0003)  # an encoded instruction: jmp 3
+    assert c.pc == 3
+
+
+def test_program_memory_placement_and_reload(vc):
+    @rp2.asm_pio()
+    def a():
+        nop()
+        nop()
+        nop()
+
+    @rp2.asm_pio()
+    def b():
+        label("l")
+        jmp("l")
+
+    sm0 = rp2.StateMachine(0, a)
+    sm1 = rp2.StateMachine(1, b)
+    assert a[1:4] == [29, -1, -1] and b[1] == 28  # the SDK places from the top down
+    assert vrp2.core(1).pio.mem[28] == 0x001C  # jmp relocated by its offset
+    rp2.StateMachine(4, a)
+    assert a[1:4] == [29, 29, -1]
+    rp2.StateMachine(2, a)
+    assert a[1] == 29  # already in PIO 0: not loaded twice
+    pio = rp2.PIO(1)
+    pio.remove_program()
+    assert a[2] == -1
+    with pytest.raises(OSError):
+        for _ in range(11):
+            pio.add_program(a)  # 33 words do not fit
+    machine.world.reset(VClock(0))  # a new board: empty PIO memory, loaded again
+    rp2.StateMachine(0, b)
+    assert b[1] == 31 and vrp2.core(0).pio.mem[31] == 0x001F
+    assert sm0 == rp2.StateMachine(0) and sm0 != sm1 and repr(sm1) == "StateMachine(1)"
+    with pytest.raises(ValueError, match="invalid PIO"):
+        rp2.PIO(2)
+    with pytest.raises(ValueError, match="invalid StateMachine"):
+        rp2.StateMachine(8)
+    with pytest.raises(ValueError, match="invalid StateMachine"):
+        rp2.PIO(0).state_machine(4)
+
+
+def test_status_source_default_is_zero(vc):
+    @rp2.asm_pio()
+    def p():
+        nop()
+
+    sm, c = sm_with(p)
+    sm.exec("mov(x, invert(null))")
+    sm.exec("mov(x, status)")  # STATUS_SEL TX level < STATUS_N (0): never, all zeroes
+    assert c.x == 0
+
+
 def test_fractional_clock_lands_each_edge_on_its_microsecond(vc):
     @rp2.asm_pio(set_init=PIO.OUT_LOW)
     def blink():
@@ -909,6 +1054,31 @@ def test_hold_devices_then_catch_up_in_order(vc):
     assert [v for _, _, v in late] == [1, 0] * 10 and all(t == 200 for t, _, _ in late)
     vc.advance(100)
     assert [t for t, _, _ in ev[n + 20 :]] == list(range(201, 300, 5))
+
+
+def test_put_during_hold_wakes_a_stalled_sm_at_the_put_instant(vc):
+    @rp2.asm_pio(set_init=PIO.OUT_LOW)
+    def p():
+        pull()
+        set(pins, 1)[31]
+        nop()[31]
+        set(pins, 0)
+        label("end")
+        jmp("end")
+
+    ev = record({15})
+    sm, c = sm_with(p, set_base=machine.Pin(15))
+    sm.active(1)
+    vc.advance(100)
+    vc.hold_devices = True
+    vc.advance(20)
+    sm.put(5)  # µs 120: nothing runs, nothing allocated
+    assert sm.tx_fifo() == 1
+    vc.advance(30)
+    vc.hold_devices = False
+    vc.advance(100)
+    # pull at 121, set 1 at 122 (played late, at 150), nop at 154, set 0 at 186: on time
+    assert ev[1:] == [(150, 15, 1), (186, 15, 0)] and c.osr == 5
 
 
 # ---------------------------------------------------------------------------------------------

@@ -525,6 +525,9 @@ class _SM:
         self.steps = 0  # instructions (and fast-forwarded loops) executed one by one
         self.fires = 0
         self.toff = 0
+        self.tnow = 0
+        self.ticknow = 0
+        self.later = -1  # cycle from which the oldest TX word (put meanwhile) is visible
         self.tx = [0] * 8
         self.txt = [0] * 8  # tick (VClock ticks_us) each TX word was put
         self.rx = [0] * 8
@@ -798,7 +801,6 @@ class _SM:
             c = x // (src.den * self.num) + 1
         self.c = c if c > self.c + 1 else self.c + 1
         self.stalled = False
-        self.wake = False
         self._arm()
 
     def fire(self):
@@ -838,7 +840,9 @@ class _SM:
         self.parked = False
         if self.stalled:
             return  # nothing to do until woken (poke, wake_after)
-        self.toff = self.clock.ticks_us() - t  # µs -> ticks, for the FIFO time stamps
+        self.tnow = t  # for the FIFO time stamps (VClock ticks)
+        self.ticknow = self.clock.ticks_us()
+        self.toff = self.ticknow - t
         vis = self.visible
         snap = self.snap
         if snap is not None and self.c - 1 <= cmax:
@@ -861,13 +865,17 @@ class _SM:
 
     # -- FIFOs --
     def _tx_take(self):
+        self.later = -1
         if not self.txn:
             return None
         h = self.txh
         if self.active:
-            # put at tick s is seen from the SM's first cycle in the next µs on
+            # put at tick s is seen from the SM's first cycle in the next µs on (this matters
+            # when the SM catches up after hold_devices: it was put "later" than now)
             itick = (self._us(self.c) + self.toff) & _TICKS_MASK
             if _ticks_diff(self.txt[h], itick) >= 0:
+                at = self.tnow + _ticks_diff(self.txt[h], self.ticknow)
+                self.later = self._cyc_ge(at + 1)
                 return None
         self.txh = (h + 1) & 7
         self.txn -= 1
@@ -883,6 +891,14 @@ class _SM:
     def _stall(self):
         self.stalled = True
         return 1
+
+    def _tx_wait(self):
+        # a blocking read of an empty TX FIFO: stall, or (a word put meanwhile, not yet seen)
+        # retry from the cycle that sees it
+        if self.later < 0:
+            return self._stall()
+        self.c = self.later if self.later > self.c else self.c + 1
+        return 0
 
     def _irq_index(self, idx):
         i = idx & 7
@@ -1023,7 +1039,7 @@ class _SM:
             if self.autopull and self.osc >= self.pull_th:
                 w = self._tx_take()
                 if w is None:
-                    return self._stall()
+                    return self._tx_wait()
                 self.osr = w
                 self.osc = 0
                 self.c += 1  # refilled: the OUT itself runs on the next cycle
@@ -1068,7 +1084,7 @@ class _SM:
                     w = self._tx_take()
                     if w is None:
                         if ins & 0x20:
-                            return self._stall()
+                            return self._tx_wait()
                         w = self.x  # noblock on an empty FIFO: OSR = X
                     self.osr = w
                     self.osc = 0
