@@ -35,6 +35,7 @@ help:
 	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "other targets: venv node stubs pytest mpy typecheck lint fmt bench soak repl selftest"
 	@echo "               ports logreport clean distclean"
+	@echo "               report (output characteristics and traceability: build/report/)"
 
 # ---- set-up ----
 
@@ -116,6 +117,14 @@ sim: venv node
 
 bench: venv node mpy
 	$(PY) -m tools.bench
+
+# output characteristics of every preset into 500 Ohm..100 kOhm at both caps, contact monitor,
+# fault reactions, traceability matrix -> build/report/index.html (a few minutes on 2 cores);
+# REPORT_ARGS="--copy-to docs/report" refreshes the copy the README links
+.PHONY: report
+REPORT_ARGS ?=
+report: venv
+	$(PY) -m tools.report --out build/report $(REPORT_ARGS)
 
 # ---- the emulated RP2040 (hardware in the loop; not part of make test) ----
 # make hil PICO_FIRMWARE=firmware.bin PICO_BOOTROM=bootrom.bin [HIL_ARGS="--program relax"]
