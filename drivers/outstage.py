@@ -33,6 +33,12 @@ class OutputStage:
             return 0
         return self.dac.code * self.ua_fs // self._fs
 
+    def dac_cua(self):
+        """The level the DAC's code sets, in 10 nA units (what charge is counted with)."""
+        x = self.dac.code * self.ua_fs  # <= 65535 * 1100: below 2**30
+        fs = self._fs
+        return (x // fs) * 100 + (x % fs) * 100 // fs
+
     def code_for(self, ua):
         # ua <= 1100 and full scale <= 65535: the product stays below 2**30.
         if ua <= 0:

@@ -2,17 +2,18 @@
 # output switch (OUT_EN) held by a second one that drops it by itself when the control loop
 # goes silent. No Python runs per edge: the CPU describes a period once and the PIO repeats it.
 #
-# Pulse state machine (1 MHz: one instruction = 1 us). It holds the phase length P' in ISR and
-# the period's configuration word in X; one period is
+# Pulse state machine (1 MHz: one instruction = 1 us; 28 of PIO0's 32 instruction words). It
+# holds the phase length P' in ISR and the period's configuration word in X; one period is
 #   [phase 1: pins = cfg bits 0-1, P'+3 us][dead: D'+6 us][phase 2: pins = ~cfg, P'+3 us]
-#   [rest: R'+8 us]                        (D' > 0, biphasic)
-#   [phase 1: P'+3 us][off: R'+12 us]      (D' == 0, monophasic)
-# cfg = v | D' << 2 | R' << 9 | hold << 31, v = 1 (POL_A) or 2 (POL_B). At each period end it
-# takes the next cfg from the TX FIFO, or repeats X when the FIFO is empty (`pull(noblock)`),
-# so a pushed cfg takes effect at the next period boundary, exactly there. A cfg with the hold
-# bit makes it stop at that boundary with both legs low, push P' to the RX FIFO (the CPU sees
-# the period end), and wait for two words (P', the next cfg): the CPU changes the DAC level in
-# that pause, so every period is played at one level (a biphasic period balances).
+#   [rest: R'+6 us]                        (D' > 0, biphasic)
+#   [phase 1: P'+3 us][off: R'+10 us]      (D' == 0, monophasic)
+# cfg = v | D' << 2 | R' << 9, v = 1 (POL_A) or 2 (POL_B). At each period end it takes the next
+# cfg from the TX FIFO, or repeats X when the FIFO is empty (`pull(noblock)`), so a pushed cfg
+# takes effect at the next period boundary, exactly there. A zero word (HOLD) makes it stop at
+# that boundary with both legs low, push P' to the RX FIFO (the CPU sees the period end), and
+# wait for two words (P', the next cfg): the CPU changes the DAC level in that pause, so every
+# period is played at one level (a biphasic period balances). A zero word is a small int: the
+# hold costs no allocation anywhere.
 #
 # Deadman state machine (3 kHz: three instructions = 1 ms): owns OUT_EN while the pulses play;
 # counts an allowance in ms down and pulls OUT_EN low when it runs out. The loop refills it
@@ -27,11 +28,11 @@ DEADMAN_HZ = const(3000)
 DEADMAN_MS = const(8)  # DESIGN 4.5: a stalled loop never leaves the output on for > 10 ms
 PHASE_ADJ = const(3)  # cycles a phase costs beyond its count P'
 DEAD_ADJ = const(6)
-REST_ADJ = const(8)
-MONO_OFF_ADJ = const(12)
+REST_ADJ = const(6)
+MONO_OFF_ADJ = const(10)
 R_MAX = const(0x3FFFFF)  # 22-bit rest count: 4.19 s
 D_MAX = const(0x7F)
-HOLD_BIT = const(1 << 31)
+HOLD = const(0)  # the hold word
 PERIOD_END_US = const(6)  # the next cfg is pulled this many us before the period ends
 
 
@@ -44,6 +45,14 @@ def _pulse():
     mov(isr, osr)  # ISR = P'
     pull()
     mov(x, osr)  # X = cfg
+    jmp("period")
+    label("hold")  # a zero word: tell the CPU, wait for P' and a cfg, legs low
+    push()
+    pull()
+    mov(isr, osr)
+    pull()
+    mov(x, osr)
+    wrap_target()
     label("period")
     mov(pins, x)  # phase 1
     mov(y, isr)
@@ -67,15 +76,8 @@ def _pulse():
     jmp(y_dec, "r")
     pull(noblock)  # the next cfg, or X again
     mov(x, osr)
-    out(null, 31)
-    out(y, 1)
-    jmp(not_y, "period")
-    push()  # hold: tell the CPU, wait for P' and a cfg
-    pull()
-    mov(isr, osr)
-    pull()
-    mov(x, osr)
-    jmp("period")
+    jmp(not_x, "hold")
+    wrap()
 
 
 @rp2.asm_pio(set_init=rp2.PIO.OUT_HIGH)
@@ -91,9 +93,10 @@ def _deadman():
     jmp("dead")
 
 
-def cfg_word(pins, phase_us, dead_us, rest_us, hold=False):
-    """The configuration word for one period (off the hot path: may be a big int).
-    pins 1 or 2: the leg of phase 1; dead_us 0: monophasic (rest_us is then the off time)."""
+def cfg_word(pins, phase_us, dead_us, rest_us):
+    """The configuration word for one period (off the hot path: may be a big int when the rest
+    is over 2 s). pins 1 or 2: the leg of phase 1; dead_us 0: monophasic (rest_us is then the
+    off time)."""
     if pins != 1 and pins != 2:
         raise ValueError("pins: 1 or 2")
     if phase_us <= PHASE_ADJ:
@@ -108,10 +111,7 @@ def cfg_word(pins, phase_us, dead_us, rest_us, hold=False):
         r = rest_us - MONO_OFF_ADJ
     if r < 0 or r > R_MAX:
         raise ValueError("rest_us: outside the PIO's range")
-    w = pins | (d << 2) | (r << 9)
-    if hold:
-        w |= HOLD_BIT
-    return w
+    return pins | (d << 2) | (r << 9)
 
 
 class PulsePIO:

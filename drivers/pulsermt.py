@@ -1,16 +1,13 @@
 # ESP32 RMT pulse engine: the same interface as drivers.pulsepio.PulsePIO, so the player does
 # not know which chip it runs on. Two RMT channels (1 us ticks: 80 MHz APB / 80) play one period
 # each in loop mode, POL_A and POL_B; a period is the cfg word PulsePIO takes (pins, D', R').
-# The RMT cannot wait at a boundary by itself: a hold (or a polarity flip) turns looping off,
-# the channels finish the period they play and stop there, legs low; the loop sees that as the
-# report PulsePIO pushes, writes the DAC and starts the next period.
 # Deadman: a hard timer counts the allowance down every 2 ms and drops OUT_EN when it runs out
 # (Python every 2 ms, never per edge).
 from esp32 import RMT
 from machine import Timer
 from micropython import const
 
-from drivers.pulsepio import DEAD_ADJ, HOLD_BIT, MONO_OFF_ADJ, PHASE_ADJ, REST_ADJ
+from drivers.pulsepio import DEAD_ADJ, HOLD, MONO_OFF_ADJ, PHASE_ADJ, REST_ADJ
 
 DEADMAN_MS = const(8)
 _DM_TICK_MS = const(2)
@@ -52,45 +49,58 @@ def _period(cfg, phase):
 
 
 class PulseRMT:
+    """Same interface as PulsePIO. The RMT cannot pause at a boundary and report it, so a hold
+    is answered at once: the loop writes the (built-in, instant) DAC and the engine restarts
+    both channels from a new period start (the cut period is what it played: exact_holds
+    False tells the player to count it as cut, not whole). Polarity flips hand over at the
+    end of the period that plays (RMT: a write during an endless loop)."""
+
     deadman_ms = DEADMAN_MS
+    exact_holds = False
 
     def __init__(self, pin_a, pin_b, out_en, ch_a=0, ch_b=1, timer_id=0):
         self.pin_a = pin_a
         self.pin_b = pin_b
         self.out_en = out_en
-        self._ra = RMT(ch_a, pin=pin_a, clock_div=_CLOCK_DIV, idle_level=False)
-        self._rb = RMT(ch_b, pin=pin_b, clock_div=_CLOCK_DIV, idle_level=False)
+        self._ch = (ch_a, ch_b)
+        self._ra = None
+        self._rb = None
         self._tim = Timer(timer_id)
         self._dm_cb = self._deadman
         self._allow = 0
         self._phase = 0
-        self._cfg = 0
-        self._next = 0
-        self._seq = {}
-        self._pending = False  # looping turned off: stopping at the period end
-        self._held = False
-        self._want = 0
+        self._v = 1
+        self._seq = None
+        self._acks = 0
         self.running = False
 
-    def _play(self, cfg):
-        self._cfg = cfg & ~HOLD_BIT
-        s = self._seq.get(self._cfg & 3)
-        if s is None:
-            a, b = _period(self._cfg, self._phase)
-            s = (_durations(a), _durations(b))
-            self._seq[self._cfg & 3] = s
-        (da, la), (db, lb) = s
-        self._ra.loop(True)
-        self._rb.loop(True)
-        self._ra.write_pulses(da, la)
-        self._rb.write_pulses(db, lb)
-        self._pending = False
-        self._held = False
+    def _play(self, v):
+        (da, la), (db, lb) = self._seq[v - 1]
+        ra = self._ra
+        rb = self._rb
+        ra.write_pulses(da, la)
+        rb.write_pulses(db, lb)
+        self._v = v
+
+    def _channels(self):
+        ra = RMT(self._ch[0], pin=self.pin_a, clock_div=_CLOCK_DIV, idle_level=False)
+        rb = RMT(self._ch[1], pin=self.pin_b, clock_div=_CLOCK_DIV, idle_level=False)
+        ra.loop(True)
+        rb.loop(True)
+        self._ra = ra
+        self._rb = rb
 
     def start(self, phase_count, cfg_buf):
+        cfg = cfg_buf[0]
         self._phase = phase_count + PHASE_ADJ
-        self._seq = {}
-        self._play(cfg_buf[0])
+        seq = []
+        for v in (1, 2):
+            a, b = _period((cfg & ~3) | v, self._phase)
+            seq.append((_durations(a), _durations(b)))
+        self._seq = seq
+        self._acks = 0
+        self._channels()
+        self._play(cfg & 3)
         self.running = True
 
     def arm(self):
@@ -111,34 +121,45 @@ class PulseRMT:
         return self.out_en.value() == 1
 
     def push(self, buf):
-        w = buf[0]
-        if self._held:
-            self._play(w)  # the release
-            return
-        if (w & HOLD_BIT) or (w & 3) != (self._cfg & 3):
-            self._want = w
-            self._ra.loop(False)
-            self._rb.loop(False)
-            self._pending = True
+        v = buf[0] & 3
+        if self._acks < 0:
+            # the release after a hold: a new period starts now
+            self._acks = 0
+            self._stop_channels()
+            self._channels()
+            self._play(v)
+        elif v != self._v:
+            self._play(v)  # hands over where the playing period ends
 
     def put_int(self, v):
-        self._phase = v + PHASE_ADJ
+        if v == HOLD:
+            self._acks = 1
+        else:
+            self._phase = v + PHASE_ADJ
 
     def tx_level(self):
         return 0
 
     def acks(self):
-        if self._pending and self._ra.wait_done(timeout=0) and self._rb.wait_done(timeout=0):
-            self._pending = False
-            self._held = True
-            return 1
-        return 0
+        return 1 if self._acks > 0 else 0
 
     def take_ack(self):
+        self._acks = -1  # held: the next push restarts the channels
         return self._phase - PHASE_ADJ
 
     def legs(self):
         return self.pin_a.value() | (self.pin_b.value() << 1)
+
+    def _stop_channels(self):
+        for r in (self._ra, self._rb):
+            if r is not None:
+                try:
+                    r.active(False)
+                    r.deinit()
+                except Exception:  # noqa: BLE001 (stop must not raise)
+                    pass
+        self._ra = None
+        self._rb = None
 
     def stop(self):
         try:
@@ -149,17 +170,10 @@ class PulseRMT:
             self.out_en.init(self.out_en.OUT, value=0)
         except Exception:  # noqa: BLE001
             pass
-        _halt(self._ra, self.pin_a)
-        _halt(self._rb, self.pin_b)
+        self._stop_channels()
+        for p in (self.pin_a, self.pin_b):
+            try:
+                p.init(p.OUT, value=0)  # the pins back to the CPU, low
+            except Exception:  # noqa: BLE001
+                pass
         self.running = False
-
-
-def _halt(rmt, pin):
-    try:
-        rmt.loop(False)
-    except Exception:  # noqa: BLE001 (stop must not raise)
-        pass
-    try:
-        pin.init(pin.OUT, value=0)  # the pin back to the CPU, low
-    except Exception:  # noqa: BLE001
-        pass

@@ -31,11 +31,19 @@ class Sense:
 
     def read(self):
         """Sample both channels; sets ua, mv, raw_i, raw_v and returns ua."""
+        n = self.n
+        if n == 1:
+            ri = self.adc_i.read_u16()
+            rv = self.adc_v.read_u16()
+            self.raw_i = ri
+            self.raw_v = rv
+            self.ua = (ri * self._mi) >> self._si
+            self.mv = (rv * self._mv) >> self._sv
+            return self.ua
         bi = self._bi
         bv = self._bv
         ai = self.adc_i
         av = self.adc_v
-        n = self.n
         for k in range(n):
             bi[k] = ai.read_u16()
             bv[k] = av.read_u16()

@@ -22,6 +22,7 @@ from waveforms import plan as _plan
 from waveforms.player import Player
 
 TICK_US = const(2000)  # 500 Hz control tick
+SLOTS = const(5)  # the session logic with the buttons, and the UI, each every 5th tick (100 Hz)
 COMPLETE_MS = const(8000)  # the "complete" screen, then idle
 FIND_RISE_UA_PER_S = const(20)  # find-my-level: slow rise, well under the 100 µA/s slew cap
 FIND_FREQ_MHZ = const(10000)  # 10 Hz biphasic while finding the level
@@ -48,6 +49,8 @@ class App:
     def __init__(self, hw, root="/", programs_dirs=None):
         self.hw = hw
         self.root = root
+        self._slot = SLOTS - 1  # the first tick runs the session logic
+        self._request = 0
         self.settings = _storage.Settings(root)
         self.log = _storage.SessionLog(root)
         self.library = _programs.Library(
@@ -188,6 +191,28 @@ class App:
 
     def tick(self):
         now = clock.ticks_ms()
+        sup = self.supervisor
+        # The safety path, every tick: sample, judge, cut the output on contact loss or a
+        # fault, and the level the player may use. What the app asks for (_request) comes from
+        # the session logic below, which (with the buttons) runs in one slot of SLOTS ticks, and
+        # the display/LED/buzzer in another (_after): no tick carries it all (DESIGN 3: a tick
+        # uses at most 25 % of its period on an RP2040).
+        allowed = sup.tick(now, self._request)
+        if self._ending == 0:
+            self.player.set_amplitude(allowed)
+        slot = self._slot + 1
+        if slot >= SLOTS:
+            slot = 0
+        self._slot = slot
+        if slot == 0:
+            self._logic(now)
+        st = self.state
+        if sup.latched and st != FAULT and st != OFF:
+            self._request = 0
+            self._enter_fault(sup.fault)
+        self._after(now)
+
+    def _logic(self, now):
         # Time on skin counts in real elapsed ms (a late tick still counts what passed).
         dt = clock.ticks_diff(now, self._last_tick)
         self._last_tick = now
@@ -200,22 +225,21 @@ class App:
         if ep or em or eu or ed:
             self._last_activity = now
         state = self.state
+        self._request = 0  # _running() and _findlevel() say what they want
 
         if ep == LONG and state != OFF:
             if state == FAULT:
                 self._try_clear(now)
             else:
                 self.power_off()
-            return self._after(now)
+            return
 
         if state == OFF:
-            self.supervisor.tick(now, 0)
             if ep == LONG:
                 self._power_on()
         elif state == SELFTEST:
             self._run_selftest()
         elif state == IDLE:
-            self.supervisor.tick(now, 0)
             self._idle(now, ep, em, eu, ed)
         elif state == RUNNING or state == PAUSED:
             if self.program_id == FINDLEVEL and self.program is None:
@@ -223,21 +247,16 @@ class App:
             else:
                 self._running(now, ep, eu, ed)
         elif state == COMPLETE:
-            self.supervisor.tick(now, 0)
             if ep or em or eu or ed or (clock.ticks_diff(now, self._state_t0) >= COMPLETE_MS):
                 self._set_state(IDLE)
         elif state == FAULT:
-            self.supervisor.tick(now, 0)
             if limits.idle_over(self._last_activity, now):
                 self.power_off()  # the latch stays: it shows again at the next power-on
-        st = self.state
-        if self.supervisor.latched and st != FAULT and st != OFF:
-            self._enter_fault(self.supervisor.fault)
-        self._after(now)
 
     def _after(self, now):
         self.player.heartbeat(now)
-        self.ui.update(now, clock)
+        if self._slot == 2:
+            self.ui.update(now, clock)
 
     # -- power ----------------------------------------------------------------------------
     def _power_on(self):
@@ -400,11 +419,9 @@ class App:
             # The step's last period plays out at the level it has; asking for nothing means
             # nothing restarts the player (a deadman stop ends the step instead of hanging it).
             request = 0
-        allowed = sup.tick(now, request)
+        self._request = request  # the safety path asks the supervisor with it, every tick
         if sup.latched:
             return
-        if not self._ending:
-            self.player.set_amplitude(allowed)
         if self._ending:
             # The step's time is up: its last period plays out (balanced), then move on.
             self._account()
@@ -635,10 +652,9 @@ class App:
         req = FIND_RISE_UA_PER_S * self._find_ms // 1000
         if req < 1:
             req = 1  # asking for output is what makes the supervisor probe for contact
-        allowed = sup.tick(now, req if req < self._find_cap else self._find_cap)
+        self._request = req if req < self._find_cap else self._find_cap
         if sup.latched:
             return
-        self.player.set_amplitude(allowed)
         if sup.contact:
             self._find_ms += self._dt
             self.on_skin_ms += self._dt

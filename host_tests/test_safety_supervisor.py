@@ -7,6 +7,7 @@ from safety import contact as c
 from safety import faults
 from safety import supervisor as sv
 from tools.bench_safety import Rig
+from waveforms import player as wp
 
 TICK_US = 2000
 
@@ -468,8 +469,10 @@ def test_late_loop_deadman_then_resume_with_soft_start():
     rig.manage_player = False  # only the supervisor restarts
     before = rig.sup.allowed_ua
     assert before > 200
-    rig.stall_ms(40)  # a 40 ms hiccup: the player's deadman turns the output off
-    assert not rig.player.playing and rig.out_en() == 0
+    rig.stall_ms(40)  # a 40 ms hiccup: the hardware deadman turns the output off by itself
+    assert rig.out_en() == 0
+    rig.player.heartbeat(rig.now_ms())  # the loop is back: the player sees the deadman's work
+    assert not rig.player.playing and rig.player.error == wp.ERR_DEADMAN
     rig.run_ms(10)
     assert rig.player.playing and rig.sup.deadman_restarts == 1
     assert rig.sup.allowed_ua <= 2  # from zero again
@@ -477,12 +480,30 @@ def test_late_loop_deadman_then_resume_with_soft_start():
 
 
 @pytest.mark.rule("4.10")
-def test_exception_in_the_player_callback_latches():
+def test_exception_in_the_player_latches():
     rig = running_rig()
-    rig.player.plan.dur = None  # the next segment's callback raises
+
+    def broken():
+        raise RuntimeError("engine")
+
+    rig.player.engine.feed = broken  # the engine raises while playing
     rig.run_ms(30)
     assert rig.sup.latched and rig.sup.fault == faults.SOFTWARE
     assert rig.out_en() == 0
+
+
+@pytest.mark.rule("4.9")
+def test_a_pulse_engine_that_stops_advancing_latches():
+    """DESIGN 4.9: a player that stops advancing is stopped, not waited on. The state machine
+    is halted behind the player's back (its legs stay as they were): the words the player
+    hands over are no longer taken, and within a period and a margin the output is off."""
+    import rp2
+
+    rig = running_rig()
+    rp2.StateMachine(0).active(0)
+    rig.run_ms(200)
+    assert rig.sup.latched and rig.sup.fault == faults.SOFTWARE
+    assert rig.out_en() == 0 and rig.player.error == wp.ERR_STALL
 
 
 @pytest.mark.rule("4.6")

@@ -194,3 +194,40 @@ def test_plan_out_of_engine_range_is_refused(rig):
     with pytest.raises(ValueError):
         p.start(bad, 0)
     assert machine.world.level(EN) == 0
+
+
+def test_esp32_board_plays_through_rmt():
+    """The ESP32 board's player on its RMT engine (vhw.esp32 fake): the same plan, the same
+    phase widths and dead times on its POL_A/POL_B pins; flips and level changes work."""
+    from firmware.boards import esp32 as eboard
+
+    vc, model = install.make_sim_world()
+    hw = eboard.build(machine)
+    p = PL.Player.for_hw(hw)
+    ea, eb = eboard.PINS["POL_A"], eboard.PINS["POL_B"]
+    edges = []
+    machine.world.listeners.append(
+        lambda kind, ident, v: (
+            kind == "pin" and ident in (ea, eb) and edges.append((vc.now_us_abs(), ident, v))
+        )
+    )
+    pl = P.make(P.BIPHASIC, 40000, 300, 500)
+    p.start(pl, 100)
+    run(vc, p, 100000)
+    p.set_amplitude(200)
+    run(vc, p, 200000)
+    highs = {}
+    cut = 0
+    for t, pin, v in edges:
+        if v:
+            highs[pin] = t
+        elif pin in highs:
+            w = t - highs.pop(pin)
+            assert w <= pl.phase_us
+            cut += w != pl.phase_us
+    # the RMT cannot pause at a boundary: a level change restarts the period (exact_holds)
+    assert p.holds >= 1 and p.playing and cut <= p.holds
+    pos, neg = p.charge_nc()
+    assert pos > 0 and abs(pos - neg) * 50 < pos + neg
+    p.stop()
+    assert machine.world.level(ea) == 0 and machine.world.level(eb) == 0

@@ -49,6 +49,8 @@ WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
 BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
+GAP_RETRY_US = const(30)  # an undriven sample is retried once, this much later
+HK_SLOTS = const(5)  # housekeeping slots: the bus check in slot 1, the battery in slot 3
 # Player.error codes (waveforms/player.py ERR_*; safety does not import it)
 _PLAYER_DEADMAN = const(1)  # the loop was silent: the hardware deadman dropped OUT_EN
 _PLAYER_EXCEPTION = const(2)  # the engine raised while playing: it switched off; a fault
@@ -114,6 +116,7 @@ class Supervisor:
         self._dac_flag = hasattr(dac, "error")
         self._bus_buf = bytearray(1)
         self._bus_t0 = 0
+        self._hk = 0
         self._idle_t0 = 0
         self._reset_checks(0)
         self._allowed_na = 0
@@ -220,7 +223,17 @@ class Supervisor:
         if stage.dac_error or (self._dac_flag and self.dac.error):
             self._latch(faults.DAC, now_ms)
             return 0
-        if self._bus_check and not _recent(self.clock, now_ms, self._bus_t0, BUS_CHECK_MS):
+        # Housekeeping (bus read-back, battery) in its own slot of HK_SLOTS ticks: each check
+        # runs every 20 ms / 100 ms anyway, and no tick carries both.
+        hk = self._hk + 1
+        if hk >= HK_SLOTS:
+            hk = 0
+        self._hk = hk
+        if (
+            hk == 1
+            and self._bus_check
+            and not _recent(self.clock, now_ms, self._bus_t0, BUS_CHECK_MS)
+        ):
             # An I2C DAC that stopped answering is found even while its code does not change.
             self._bus_t0 = now_ms
             try:
@@ -228,7 +241,7 @@ class Supervisor:
             except OSError:
                 self._latch(faults.DAC, now_ms)
                 return 0
-        if self.battery is not None and self.bat_cutoff_mv > 0:
+        if hk == 3 and self.battery is not None and self.bat_cutoff_mv > 0:
             if self._check_battery(now_ms):
                 return 0
         player = self.player
@@ -245,14 +258,32 @@ class Supervisor:
         probing = False
         level = -1  # no sample this tick
         torn = False
+        driven = False
         if playing or stage.enabled:
             # The level on the pins when the sample was taken: read before and after the
             # conversions; a pulse edge in between (the hardware plays on while Python reads)
             # makes the sample unusable, not a sign of lost contact.
-            l0 = player.level_ua if playing else stage.level_ua
-            self.sense.read()
-            level = player.level_ua if playing else stage.level_ua
-            if level != l0:
+            if playing:
+                k0 = player.level_key()
+                if k0 == 0:
+                    # a dead time or rest (<= 100 us in a biphasic period): sample just after
+                    # it, so that a tick rate in step with the pulses does not keep missing
+                    # the phases
+                    self.clock.sleep_us(GAP_RETRY_US)
+                    k0 = player.level_key()
+                self.sense.read()
+                k1 = player.level_key()
+                level = k1 >> 2
+                # a sample in a dead time or rest (legs low) shows no drive: nothing may flow,
+                # and it neither counts towards nor resets the over-current check
+                driven = k1 != 0
+            else:
+                k0 = stage.level_ua
+                self.sense.read()
+                k1 = stage.level_ua
+                level = k1
+                driven = stage.enabled
+            if k0 != k1:
                 level = -1
                 torn = True
         elif request_ua > 0:
@@ -263,12 +294,17 @@ class Supervisor:
                     self._latch(faults.DAC, now_ms)
                     return 0
                 probing = True
+                driven = True
         elif self.contact and self.clock.ticks_diff(now_ms, self._info_ms) >= CONTACT_STALE_MS:
             # Nothing drives and nothing probes: the contact decision is no longer known.
             self.det.reset()
             self.contact = False
             self.impedance_ohm = None
-        if level < 0 and not torn and not _recent(self.clock, now_ms, self._idle_t0, IDLE_CHECK_MS):
+        if (
+            level < 0
+            and not torn
+            and not _recent(self.clock, now_ms, self._idle_t0, IDLE_CHECK_MS)
+        ):
             # Output off: the sense must read no current (a pegged ADC or a current with
             # OUT_EN low is SENSE_STUCK)
             self._idle_t0 = now_ms
@@ -281,7 +317,7 @@ class Supervisor:
             self.measured_ua = 0  # nothing drives: nothing flows
         else:
             self.measured_ua = self.sense.ua
-            if self._check_sample(now_ms, level, stage.enabled or probing, probing):
+            if self._check_sample(now_ms, level, driven, probing):
                 return 0
         if request_ua <= 0:
             self._resume_plan = None  # the app no longer asks: do not restart on its behalf
@@ -542,6 +578,7 @@ class Supervisor:
             return False
         self.latched = False
         self.fault = None
+        self.player.error = 0  # what stopped it is the fault just cleared
         self._reset_checks(now_ms)
         self._allowed_na = 0
         self.allowed_ua = 0

@@ -30,7 +30,8 @@ ERR_PLAN = const(3)  # the plan cannot be played by the engine
 ERR_STALL = const(4)  # the engine stopped taking words: it is not advancing
 
 GUARD_US = const(50)  # no cfg is handed over this close to a period boundary (ambiguous)
-HOLD_LEAD_US = const(2500)  # ask for a hold only when the boundary comes before the next tick
+POLL_TICKS = const(4)  # a full poll every 4th control tick (8 ms at 500 Hz)
+HOLD_LEAD_US = const(8000)  # ask for a hold only when the boundary comes before the next poll
 HOLD_EVERY_MS = const(40)  # level increases: at most one boundary pause per 40 ms
 STALL_SLACK_US = const(20000)
 _QUIET_MAX = const(0x1FFFFFFF)
@@ -46,12 +47,12 @@ class Player:
     def __init__(self, stage, engine):
         self.stage = stage
         self.engine = engine
+        self._exact = getattr(engine, "exact_holds", True)  # False: holds cut the period
         self.plan = _p.Plan()
         self.playing = False
         self.mode = None  # 'pio' while playing
         self.error = ERR_NONE
         self._c = (array("I", [0]), array("I", [0]))  # cfg for v=1, v=2
-        self._h = (array("I", [0]), array("I", [0]))  # the same with the hold bit
         self._pc = 0  # phase count P'
         self._ph = 0
         self._dead = 0
@@ -60,6 +61,7 @@ class Player:
         self._v = 1
         self._amp = 0
         self._lvl = 0
+        self._lvl_c = 0
         self._state = _RUN
         self._in = 0  # periods until the handed-over cfg takes effect (0: none pending)
         self._flip = False  # the pending cfg flips the polarity
@@ -69,6 +71,7 @@ class Player:
         self._ka_wait = 0  # us allowed for it to be taken
         self._hold_t = 0
         self._paused = False
+        self._tickn = 0
         self.holds = 0
         self.max_hold_us = 0
         self.hold_us_total = 0
@@ -86,9 +89,11 @@ class Player:
         # charge per polarity: uC + nC (< 1000) + uA.us (< 1000): no int grows past 2**30
         self.pos_uc = 0
         self.pos_nc = 0
+        self._pos_c = 0
         self._pos_r = 0
         self.neg_uc = 0
         self.neg_nc = 0
+        self._neg_c = 0
         self._neg_r = 0
 
     # -- control-loop API --
@@ -102,6 +107,19 @@ class Player:
             return self._lvl
         return 0
 
+    def level_key(self):
+        """What drives the output now, as one int: level << 2 | legs (1 POL_A, 2 POL_B), 0 when
+        nothing drives (stopped, OUT_EN low, both legs low). Two equal keys around a sense read
+        mean the same phase was on the pins throughout (a new phase has the other leg, or the
+        legs went low in between)."""
+        if not self.playing:
+            return 0
+        eng = self.engine
+        legs = eng.legs()
+        if (legs != 1 and legs != 2) or not eng.out_en_high():
+            return 0
+        return (self._lvl << 2) | legs
+
     def set_amplitude(self, ua):
         """The pulse level from now on (0..plan.amp_ua); applied at a period boundary."""
         ua = int(ua)
@@ -113,11 +131,21 @@ class Player:
         self._amp = ua
 
     def heartbeat(self, now_ms):
-        """Each control tick: feed the hardware deadman, account, hand over what is due."""
+        """Each control tick: feed the hardware deadman; every POLL_TICKS ticks (and every tick
+        while a boundary pause is expected) account and hand over what is due."""
         if not self.playing:
             return
         try:
-            self._poll()
+            eng = self.engine
+            if not eng.out_en_high():
+                self._halt(ERR_DEADMAN)  # the hardware deadman dropped OUT_EN: the loop was late
+                return
+            eng.feed()
+            n = self._tickn + 1
+            if n >= POLL_TICKS or self._state != _RUN:
+                n = 0
+                self._poll()
+            self._tickn = n
         except Exception:  # noqa: BLE001 (the output goes off, whatever broke)
             self._halt(ERR_EXCEPTION)
 
@@ -162,6 +190,7 @@ class Player:
             st = self.stage
             st.set_ua(self._amp)  # DAC first, legs low
             self._lvl = self._amp
+            self._lvl_c = st.dac_cua()
             st.enable()
             self.engine.start(self._pc, self._c[self._v - 1])
             self._t0 = clock.ticks_us()
@@ -210,10 +239,9 @@ class Player:
         try:
             for k in (1, 2):
                 self._c[k - 1][0] = cfg_word(k, ph, dead, rest)
-                self._h[k - 1][0] = cfg_word(k, ph, dead, rest, True)
         except ValueError as e:
             self.error = ERR_PLAN
-            raise ValueError("plan: " + str(e))
+            raise ValueError("plan: " + str(e)) from None
         self._pc = ph - 3
         self._ph = ph
         self._dead = dead
@@ -236,18 +264,17 @@ class Player:
 
     def _poll(self):
         eng = self.engine
-        eng.feed()
         now = clock.ticks_us()
-        if not eng.out_en_high():
-            self._halt(ERR_DEADMAN)
-            return
         if eng.acks():
             eng.take_ack()
             self._at_hold(now)
             return
         self._account(now, False)
         if self._paused:
-            return  # stopped at the boundary; the report is on its way
+            # stopped at the boundary: the report is on its way, or the engine is not advancing
+            if clock.ticks_diff(now, self._ka_t) > self._ka_wait:
+                self._halt(ERR_STALL)
+            return
         tx = eng.tx_level()
         if tx:
             if self._ka_wait and clock.ticks_diff(now, self._ka_t) > self._ka_wait:
@@ -261,21 +288,27 @@ class Player:
         if ttb <= GUARD_US:
             return
         if self._state == _FINISH:
-            self._hand(self._h[self._v - 1], now, ttb)
+            self._hold(now, ttb)
             return
         if self._mono and self._alt_left <= 1 and self.plan.alt_periods:
             self._flip = True
             self._hand(self._c[2 - self._v], now, ttb)
             return
         want = self._amp
-        if want != self._lvl and ttb <= HOLD_LEAD_US:
-            if want < self._lvl or clock.ticks_diff(clock.ticks_ms(), self._hold_t) >= (
-                HOLD_EVERY_MS
-            ):
+        if want != self._lvl and (
+            want < self._lvl or clock.ticks_diff(clock.ticks_ms(), self._hold_t) >= HOLD_EVERY_MS
+        ):
+            if ttb <= HOLD_LEAD_US:
                 self._state = _HOLD
-                self._hand(self._h[self._v - 1], now, ttb)
-                return
+                self._hold(now, ttb)
+            return  # no keep-alive: it would hold the FIFO when the hold is due
         self._hand(self._c[self._v - 1], now, ttb)  # keep-alive: proves progress
+
+    def _hold(self, now, ttb):
+        self.engine.put_int(0)  # HOLD: stop at the next boundary and report
+        self._in = 1
+        self._ka_t = now
+        self._ka_wait = ttb + self._per + STALL_SLACK_US
 
     def _hand(self, buf, now, ttb):
         self.engine.push(buf)
@@ -285,19 +318,24 @@ class Player:
 
     def _at_hold(self, now):
         # the engine stopped at a boundary (legs low) and waits for P' and a cfg
-        self._account(now, False)
-        if self._in > 0 and not self._paused:
-            self._land(self._in)  # reported a few us before the boundary we computed
+        if self._exact:
+            self._account(now, False)
+            if self._in > 0 and not self._paused:
+                self._land(self._in)  # reported a few us before the boundary we computed
+        else:
+            self._account(now, True)  # the engine stopped mid-period: count what it played
         self._in = 0
-        self._paused = False
         self.holds += 1
         if self._state == _FINISH:
+            self._paused = True  # nothing played since the boundary: stop() adds nothing
             self.stop()  # the period was whole: error stays ERR_NONE
             return
+        self._paused = False
         st = self.stage
         lvl = self._amp
         st.set_ua(lvl)
         self._lvl = lvl
+        self._lvl_c = st.dac_cua()
         self._hold_t = clock.ticks_ms()
         self._state = _RUN
         self._in = 0
@@ -376,21 +414,26 @@ class Player:
             self._alt_left -= k
 
     def _side(self, neg, d):
-        lvl = self._lvl
-        if lvl <= 0 or d <= 0:
+        # The level the DAC code really sets (10 nA units, <= 110000) times d us: counted in
+        # uC + 0.01 nC (< 100000) + 0.01 pC (< 1000), every product below 2**30.
+        lc = self._lvl_c
+        if lc <= 0 or d <= 0:
             return
-        # level <= 1000, d // 1000 <= 3334: products < 2**30
-        q = lvl * (d // 1000)
-        r = lvl * (d % 1000)
+        q = lc * (d // 1000)
+        r = lc * (d % 1000)
         if neg:
             r += self._neg_r
-            nc = self.neg_nc + q + r // 1000
+            c = self._neg_c + q + r // 1000
             self._neg_r = r % 1000
-            self.neg_uc += nc // 1000
-            self.neg_nc = nc % 1000
+            self.neg_uc += c // 100000
+            c %= 100000
+            self._neg_c = c
+            self.neg_nc = c // 100
         else:
             r += self._pos_r
-            nc = self.pos_nc + q + r // 1000
+            c = self._pos_c + q + r // 1000
             self._pos_r = r % 1000
-            self.pos_uc += nc // 1000
-            self.pos_nc = nc % 1000
+            self.pos_uc += c // 100000
+            c %= 100000
+            self._pos_c = c
+            self.pos_nc = c // 100

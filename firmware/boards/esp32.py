@@ -34,6 +34,8 @@ R_SET_OHM = 3000
 CEILING_UA = 1000
 SENSE_UA_FS = 1210
 SENSE_MV_FS = 22000
+# The ESP32's ADC is noisy: four conversions per channel, averaged.
+SENSE_OVERSAMPLE = 4
 RAIL_MV = 20000
 BAT_MV_FS = 6600
 BAT_CUTOFF_MV = 3300

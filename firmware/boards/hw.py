@@ -60,6 +60,7 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
         machine.ADC(Pin(P["SENSE_V"]), **kw),
         board.SENSE_UA_FS,
         board.SENSE_MV_FS,
+        oversample=board.SENSE_OVERSAMPLE,
     )
     hw.battery = Battery(machine.ADC(Pin(P["BATTERY"]), **kw), board.BAT_MV_FS)
 

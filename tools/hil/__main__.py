@@ -32,9 +32,10 @@ START_MS = 5000  # the scripted client presses start here (script time)
 
 
 def setup(emu: Path) -> None:
-    if not (emu / "run.mjs").exists() or (EMU_SRC / "run.mjs").read_bytes() != (
-        emu / "run.mjs"
-    ).read_bytes():
+    if (
+        not (emu / "run.mjs").exists()
+        or (EMU_SRC / "run.mjs").read_bytes() != (emu / "run.mjs").read_bytes()
+    ):
         if emu.exists():
             shutil.rmtree(emu)
         shutil.copytree(EMU_SRC, emu, ignore=shutil.ignore_patterns("node_modules"))
@@ -48,9 +49,7 @@ def setup(emu: Path) -> None:
 
 
 def first_step(program: str) -> dict:
-    return json.loads((ROOT / "firmware" / "presets" / f"{program}.json").read_text())["steps"][
-        0
-    ]
+    return json.loads((ROOT / "firmware" / "presets" / f"{program}.json").read_text())["steps"][0]
 
 
 def plan_figures(step: dict) -> dict:
@@ -186,7 +185,9 @@ def analyse(out: Path, program: str) -> dict:
     ]
     states = re.findall(r"\[\s*([\d.]+) ms usb\] hil state (\w+) (\S+)", con)
     running = [float(t) for t, s, _ in states if s == "running"]
-    pauses = [float(t) for t, s, _ in states if s == "paused" and running and float(t) > running[0]]
+    pauses = [
+        float(t) for t, s, _ in states if s == "paused" and running and float(t) > running[0]
+    ]
     mem = re.search(r"hil mem_alloc (\d+) mem_free (\d+)", con)
     step = first_step(program)
     plan = plan_figures(step)
@@ -227,7 +228,14 @@ def analyse(out: Path, program: str) -> dict:
         "neg_width_us": sr.get("neg_width_us"),
         "dead_us": sr.get("dead_us"),
         "phase_error_us_max": max(
-            [e for e in (err("pos_width_us", plan["phase_us"]), err("neg_width_us", plan["phase_us"])) if e is not None],
+            [
+                e
+                for e in (
+                    err("pos_width_us", plan["phase_us"]),
+                    err("neg_width_us", plan["phase_us"]),
+                )
+                if e is not None
+            ],
             default=None,
         ),
         "dead_time_error_us_max": err("dead_us", plan["dead_us"]),

@@ -3,9 +3,9 @@
 # is built, each state change, and once a second the tick figures:
 #   hil ticks n=<ticks> med=<us> p99=<us> max=<us> over=<ticks over 25 % of the period>
 import gc
+from array import array
 
 import machine
-from array import array
 
 from drivers import clock
 from firmware import app as _app
