@@ -91,6 +91,29 @@ def test_probe_pulses_are_not_phases():
     assert len(probes["start"]) == 2 and len(p["start"]) == 10
 
 
+def test_a_hardware_capture_cut_anywhere_measures_the_same(tmp_path):
+    # a `make hil` stage CSV (t_us, load_ua, electrode_mv, ...) whose window opens inside a
+    # negative phase: the train is still paired into balanced periods
+    from types import SimpleNamespace
+
+    from tools.report import assemble
+
+    t, v, end = square_trace(300, 49975, 25, 100000, 30)
+    path = tmp_path / "load.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_us", "load_ua", "electrode_mv", "dac_code"])
+        for a, b in zip(t, v):
+            w.writerow([a, b, abs(b) * 20, 0])
+    a = SimpleNamespace(hil_csv=str(path), hil_from_ms=70.0, hil_to_ms=2950.0, hil_load=20000)
+    h = assemble.hil(a, {"programs": [], "ref_load_ohm": 2000})
+    f = h["figures"]
+    assert f["freq_hz"] == pytest.approx(10.0)
+    assert f["phase_us"] == 49975 and f["dead_us"] == 25
+    assert f["net_per_period_nc_max"] == 0
+    assert f["peak_ua"] == 300 and f["peak_v_sense"] == pytest.approx(6.0)
+
+
 # ---- a small run of the firmware ----
 
 

@@ -61,6 +61,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--hil-to-ms", type=float, default=None)
     p.add_argument("--copy-to", help="also copy the page and its files here (docs/report)")
     p.add_argument("--keep-runs", action="store_true", help="keep every run's trace")
+    p.add_argument("--note", help="a note shown at the top of the page")
+    p.add_argument(
+        "--results",
+        metavar="FILE",
+        help="the runs' figures: read from FILE when it exists (render again without "
+        "running), else written there after the runs",
+    )
     p.add_argument(
         "--source-label",
         help="what the page names as its source (default: the git commit of this tree)",
@@ -243,7 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         print("report: %d runs on %d processes" % (len(jobs), a.jobs), file=sys.stderr)
     for j in jobs:
         j["keep"] = a.keep_runs
-    results = run_all(jobs, a.jobs, work, a.quiet)
+    if a.results and os.path.exists(a.results):
+        with open(a.results) as f:
+            results = json.load(f)
+    else:
+        results = run_all(jobs, a.jobs, work, a.quiet)
+        if a.results:
+            with open(a.results, "w") as f:
+                json.dump(results, f, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     if not a.keep_runs:
         shutil.rmtree(work, ignore_errors=True)
     wall_runs = time.perf_counter() - t0
@@ -263,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     data["traceability_error"] = trace_error
     data["bench_used"] = bool(bench)
     data["meta"] = provenance()
+    data["meta"]["note"] = a.note
     if a.source_label:
         data["meta"]["commit"] = a.source_label
         data["meta"]["firmware_modified"] = False

@@ -608,7 +608,7 @@ def hil(a, data: dict) -> dict:
     t1 = int(a.hil_to_ms * 1000) if a.hil_to_ms is not None else int(ta[-1])
     m = (ta >= t0) & (ta < t1)
     load = a.hil_load or 0
-    fig = M.step_figures(ta[m], va[m], va[m], t0, t1, load or 1, None)
+    fig = M.step_figures(ta[m], va[m], va[m], t0, t1, load or 1, None, window=True)
     fig["peak_v_sense"] = float(max(mv[i] for i in np.flatnonzero(m)) / 1000) if m.any() else None
     best = None
     if fig.get("freq_hz"):

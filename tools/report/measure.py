@@ -55,6 +55,19 @@ def pulses(t: np.ndarray, v: np.ndarray, t_end: int) -> dict:
     return {k: a[nz] for k, a in out.items()}
 
 
+def trim(p: dict, v) -> dict:
+    """Without the pulses a window cut: the first when the window opens inside it, the last
+    when it closes inside it."""
+    n = len(p["start"])
+    if n == 0 or len(v) == 0:
+        return p
+    a = 1 if v[0] != 0 else 0
+    b = n - 1 if v[-1] != 0 else n
+    if a == 0 and b == n:
+        return p
+    return {k: x[a:b] for k, x in p.items()}
+
+
 def _median(a) -> float | None:
     return float(np.median(a)) if len(a) else None
 
@@ -260,10 +273,21 @@ def step_figures(
     t1: int,
     load_ohm: float,
     last_stroke_us: int | None = None,
+    window: bool = False,
 ) -> dict:
-    """Every figure of one program step (rows in [t0, t1)) into a known load."""
-    p, probes = split_probes(pulses(t, meas, t1))
+    """Every figure of one program step (rows in [t0, t1)) into a known load. A step's first
+    phase opens its periods; for an arbitrary window (window=True, e.g. a hardware capture)
+    a biphasic train is paired the way that balances best (where its periods start is not
+    known: the gaps inside and between periods may be equal)."""
+    p = pulses(t, meas, t1)
+    if window:
+        p = trim(p, meas)
+    p, probes = split_probes(p)
     res = train(p)
+    if window and res.get("polarity_mode") == "biphasic" and len(p["start"]) > 2:
+        alt = train({k: x[1:] for k, x in p.items()})
+        if (alt.get("net_per_period_nc_max") or 0) < (res.get("net_per_period_nc_max") or 0):
+            res = alt
     res["probe_pulses"] = int(len(probes["start"]))
     res["span_s"] = (t1 - t0) / 1e6
     res["peak_cmd_ua"] = int(np.abs(cmd).max()) if len(cmd) else 0

@@ -57,7 +57,7 @@ def write_all(data: dict, out: str) -> None:
             os.remove(p)
     plots(data, out)
     with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump(_r(slim_json(data), 6), f, indent=1, sort_keys=False, ensure_ascii=False)
+        json.dump(_r(slim_json(data), 6), f, ensure_ascii=False)
         f.write("\n")
     write_steps_csv(data, os.path.join(out, "steps.csv"))
     write_simple_csv(
@@ -182,7 +182,7 @@ def write_steps_csv(data: dict, path: str) -> None:
                             row["density_rms_ma_cm2_" + pr] = (dens.get(pr) or {}).get(
                                 "rms_ma_cm2"
                             )
-                    w.writerow([_r(row.get(c)) for c in STEP_CSV])
+                    w.writerow([_r(row.get(c), 6) for c in STEP_CSV])
 
 
 def _key_order(key: str):
@@ -907,7 +907,9 @@ def hil_section(data: dict) -> str:
     rows = [[e(k), num(a, "%.5g"), num(b, "%.5g")] for k, a, b in keys]
     return (
         "<h2 id=hil>Hardware-in-the-loop comparison</h2><p>%s, %.0f..%.0f ms, against the sim "
-        "step with the nearest frequency (%s).</p>"
+        "step with the nearest frequency (%s). Timing and balance compare directly; currents "
+        "and charges only when the capture ran at the same level and load (the tables above "
+        "are at level 10; <code>make hil</code>'s client sets level 3).</p>"
         % (
             e(h["file"]),
             h["window_ms"][0],
@@ -1006,6 +1008,7 @@ def write_html(data: dict, out: str) -> None:
             data["rail_v"],
             nav,
         )
+        + ("<p class=bad>%s</p>" % e(m["note"]) if m.get("note") else "")
         + glance_section(data)
         + "<h2 id=programs>Programs, step by step</h2>"
         + defs
