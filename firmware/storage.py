@@ -2,7 +2,8 @@
 # Neither may ever crash the device or lose what was already written (DESIGN 4.10).
 #
 # Settings: <root>/settings.json, one JSON object:
-#   board            None or a board name (pico, esp32, sim): None = from sys.platform
+#   board            None or a board this MCU can be (boards.usable: pico on rp2, esp32 on
+#                    esp32, any on the host): None = from sys.platform
 #   mode             "home" (500 uA cap) | "pro" (1000 uA)
 #   level            1..10, the client's last level
 #   client_ceiling_ua  {probe: uA} per probe type (disk, globe, qtip), 1..1000, from
@@ -13,9 +14,13 @@
 #   course_sessions  10..15: sessions of the intensive phase of a course (default 12)
 # A missing file gives the defaults (status "missing"); a corrupt file gives the defaults
 # (status "corrupt", reported in problems); a bad value falls back to its default and is
-# reported; an unknown key is dropped and reported. save() writes settings.json.tmp and renames
-# it over settings.json (atomic on LittleFS): a power cut leaves the old or the new file, and
-# a leftover .tmp is used when settings.json itself is gone.
+# reported; an unknown key is dropped and reported. At most SETTINGS_MAX bytes are read (a
+# bigger file is corrupt); a parse that runs out of recursion (CPython) or memory (a board) is
+# corrupt, never raised; problems quote at most QUOTE_MAX characters of the file and list at
+# most PROBLEMS_MAX. save() writes settings.json.tmp and renames it over settings.json (atomic
+# on LittleFS): a power cut leaves the old or the new file whole, never a torn one. A whole .tmp
+# is used when settings.json is gone (a cut between remove and rename, see _replace) or
+# corrupt; a torn .tmp (a cut during the write) is ignored.
 #
 # Session log: <root>/log.jsonl, one JSON object per line, the newest last.
 #   session record  {"program": id, "t_ms": start tick, "rtc": Unix seconds or null,
@@ -27,9 +32,18 @@
 #   append() when absent.
 # - append: open, write the whole line, flush, close, os.sync() where it exists; the file is
 #   never held open, so a power cut can only tear the line being written.
-# - at open: a last line without its newline (torn by a power cut) is dropped by rewriting the
-#   file without it (log.jsonl.tmp, then rename: atomic); a corrupt line in the middle is
-#   skipped and counted (corrupt), never fatal; earlier records are kept.
+# - lines are read LINE_MAX bytes at a time: a longer line is never a record and never sits in
+#   RAM whole; a line nested too deep to parse is corrupt, never fatal. append() refuses a
+#   record over LINE_MAX (ValueError).
+# - at open: a last line without its newline (torn by a power cut) and the corrupt lines of
+#   log.jsonl are moved to the end of log.bad (cut to LINE_MAX), the good lines go to
+#   log.jsonl.tmp, renamed over log.jsonl (atomic). Nothing is deleted: counted in corrupt /
+#   torn, moved, and quarantined (all the lines log.bad holds). When log.bad would pass BAD_CAP
+#   or the flash refuses, the bad lines stay where they are (skipped). A whole record that lost
+#   only its newline gets it back. A cut before the rename may leave a line in log.bad twice.
+# - problems(texts): the problems found at a start (settings, programs, board, the log's own
+#   report) are logged each once, not at every start: log.seen keeps the digests of the ones
+#   logged and still present.
 # - rotation: before a line would push log.jsonl past cap bytes, log.jsonl is renamed to
 #   log.1.jsonl (replacing the older archive) and a new log.jsonl starts. A power cut at any
 #   point leaves every record in log.jsonl or log.1.jsonl; the newest records (between cap and
@@ -41,18 +55,34 @@
 #   a lone corrupt line and never spoils a record.
 # - records() is a generator (archive first, then log.jsonl, then pending): a whole log never
 #   sits in RAM at once.
+import gc
 import json
 import os
 
 from drivers import clock
+from firmware import boards as _boards
 from safety import limits as _limits
+
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # pragma: no cover - a port built without it
+    _crc32 = None
 
 SETTINGS = "settings.json"
 LOG = "log.jsonl"
 LOG_OLD = "log.1.jsonl"
+LOG_BAD = "log.bad"  # bad lines moved out of log.jsonl by the repair at open (kept, counted)
+LOG_SEEN = "log.seen"  # digests of the problems logged (problems(): each logged once)
 LOG_CAP = 16384  # bytes of log.jsonl before rotation (~60 session records)
 PENDING_MAX = 8  # records kept in RAM while the flash refuses writes
 ENOSPC = 28
+LINE_MAX = 2048  # bytes of a log line with its newline; a longer line is never a record
+BAD_CAP = 8192  # bytes of log.bad: past it, bad lines stay in log.jsonl (skipped, counted)
+SEEN_MAX = 16  # problems remembered
+SEEN_BYTES = 512  # log.seen's size limit
+SETTINGS_MAX = 2048  # bytes of settings.json (a full one is ~250); a bigger file is not read
+PROBLEMS_MAX = 8  # settings problems listed (then one line for the rest)
+QUOTE_MAX = 24  # characters of a file's own text quoted in a problem
 ERROR_MAX = 120  # characters of an error text in the log
 YEAR_SET = 2024  # an RTC reading before this year means it was never set
 
@@ -101,6 +131,31 @@ def _replace(src, dst):
             raise  # not the "target exists" refusal: leave both files alone
         os.remove(dst)
         os.rename(src, dst)
+
+
+def digest(data):
+    """A short fingerprint of a text or bytes (CRC-32; a 22-bit hash on a port without
+    binascii.crc32): "has this changed", never a security check."""
+    if isinstance(data, str):
+        data = data.encode()
+    if _crc32 is not None:
+        return _crc32(data) & 0xFFFFFFFF
+    h = len(data) & 0x3FFFFF
+    for b in data:
+        h = (h * 31 + b) & 0x3FFFFF
+    return h
+
+
+def quote(v):
+    """repr of a value read from a file, cut to QUOTE_MAX characters; a list or dict is named,
+    never printed (its repr recurses as deep as the file nests)."""
+    if isinstance(v, str):
+        if len(v) > QUOTE_MAX:
+            return repr(v[:QUOTE_MAX]) + "..."
+        return repr(v)
+    if v is None or isinstance(v, (bool, int, float)):
+        return repr(v)
+    return "a " + type(v).__name__
 
 
 def _errno(e):
@@ -156,12 +211,43 @@ def rtc_seconds():
 # --- settings ------------------------------------------------------------------------------
 
 
+def _read_json(path, limit):
+    """(value, None), or (None, why): why is "missing" or says what is wrong. At most `limit`
+    bytes are read; a parse that runs out of memory or recursion is "corrupt", never raised."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None, "missing"
+    try:
+        text = f.read(limit + 1)
+    except OSError as e:
+        return None, "unreadable (errno %s)" % _errno(e)
+    finally:
+        f.close()
+    if len(text) > limit:
+        return None, "corrupt (over %d bytes, not read)" % limit
+    try:
+        return json.loads(text), None
+    except ValueError as e:
+        return None, "corrupt (%s)" % (str(e)[:60],)
+    except (MemoryError, RuntimeError):
+        text = None
+        gc.collect()
+        return None, "corrupt (nested too deep to parse)"
+
+
 def _ok_level(v):
     return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= LEVELS
 
 
 def _ok_name(v):
     return v is None or (isinstance(v, str) and 0 < len(v) <= 32)
+
+
+def _ok_board(v):
+    # a board this MCU can be (firmware/boards: another MCU's board file would drive the
+    # wrong pins); None: from sys.platform
+    return v is None or (isinstance(v, str) and _boards.usable(v))
 
 
 def _ok_count(v):
@@ -186,7 +272,7 @@ def _ok_ceilings(v):
 
 
 _CHECKS = {
-    "board": _ok_name,
+    "board": _ok_board,
     "mode": lambda v: v in MODES,
     "level": _ok_level,
     "client_ceiling_ua": _ok_ceilings,
@@ -223,34 +309,53 @@ class Settings:
         self.dirty = False
         self._load()
 
+    def _problem(self, text):
+        n = len(self.problems)
+        if n < PROBLEMS_MAX:
+            self.problems.append(text)
+        elif n == PROBLEMS_MAX:
+            self.problems.append("%s: more problems, not listed" % SETTINGS)
+
     def _load(self):
-        path = self.path
-        if not _exists(path):
-            if _exists(self.tmp):
-                path = self.tmp  # a power cut between remove and rename (see _replace)
-            else:
+        try:
+            self._load_file()
+        except Exception as e:  # noqa: BLE001 - no settings file may stop the device (4.10)
+            self.data = defaults()
+            self.status = "corrupt"
+            self._problem("%s: not read (%s), defaults used" % (SETTINGS, type(e).__name__))
+
+    def _load_file(self):
+        raw, why = _read_json(self.path, SETTINGS_MAX)
+        if why == "missing":
+            # settings.json.tmp is whole only when a save was cut between removing the old file
+            # and the rename (see _replace); a torn .tmp is a save that never happened
+            raw, why = _read_json(self.tmp, SETTINGS_MAX)
+            if why is not None:
                 self.status = "missing"
                 return
-        try:
-            with open(path) as f:
-                raw = json.loads(f.read())
-        except (OSError, ValueError) as e:
-            self.status = "corrupt"
-            self.problems.append("%s: corrupt (%s), defaults used" % (SETTINGS, e))
-            return
+        elif why is not None:
+            alt, why2 = _read_json(self.tmp, SETTINGS_MAX)
+            if why2 is None and isinstance(alt, dict):
+                raw = alt  # the complete copy of the last save
+                self._problem("%s: %s, the copy in %s.tmp used" % (SETTINGS, why, SETTINGS))
+                self.dirty = True
+            else:
+                self.status = "corrupt"
+                self._problem("%s: %s, defaults used" % (SETTINGS, why))
+                return
         if not isinstance(raw, dict):
             self.status = "corrupt"
-            self.problems.append("%s: not an object, defaults used" % SETTINGS)
+            self._problem("%s: not an object, defaults used" % SETTINGS)
             return
         for k in raw:
             chk = _CHECKS.get(k)
             if chk is None:
-                self.problems.append("%s: unknown key %r dropped" % (SETTINGS, k))
+                self._problem("%s: unknown key %s dropped" % (SETTINGS, quote(k)))
                 self.dirty = True
             elif chk(raw[k]):
                 self.data[k] = raw[k]
             else:
-                self.problems.append("%s: bad %s %r, default used" % (SETTINGS, k, raw[k]))
+                self._problem("%s: bad %s %s, default used" % (SETTINGS, k, quote(raw[k])))
                 self.dirty = True
         if self.problems:
             self.status = "repaired"
@@ -306,12 +411,48 @@ class Settings:
 
 def _parse(line):
     """One log line (bytes or str) -> dict, or None when it is not a JSON object. Invalid
-    UTF-8 raises UnicodeError, a ValueError on both runtimes."""
+    UTF-8 raises UnicodeError, a ValueError on both runtimes; a line nested too deep runs out
+    of recursion (CPython) or memory (a board)."""
     try:
         r = json.loads(line)
     except ValueError:
         return None
+    except (MemoryError, RuntimeError):
+        gc.collect()
+        return None
     return r if isinstance(r, dict) else None
+
+
+def _line(f):
+    """(line, long): the next line of a log file opened "rb", with its newline when it has one;
+    (b"", False) at the end. A line over LINE_MAX bytes is read through in LINE_MAX pieces
+    (never whole into RAM) and comes back cut to LINE_MAX with long=True: never a record."""
+    line = f.readline(LINE_MAX + 1)
+    if len(line) <= LINE_MAX:
+        return line, False
+    head = line[:LINE_MAX]
+    while line and not line.endswith(b"\n"):
+        line = f.readline(LINE_MAX)
+    return head, True
+
+
+def _count_lines(path):
+    """Lines in a file (read in pieces), 0 when it is missing."""
+    n = 0
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return 0
+    try:
+        while True:
+            line = f.readline(LINE_MAX)
+            if not line:
+                break
+            if line.endswith(b"\n"):
+                n += 1
+    finally:
+        f.close()
+    return n
 
 
 class SessionLog:
@@ -320,46 +461,57 @@ class SessionLog:
     def __init__(self, root="/", cap=LOG_CAP):
         self.path = join(root, LOG)
         self.old = join(root, LOG_OLD)
+        self.bad = join(root, LOG_BAD)
+        self.seen = join(root, LOG_SEEN)
         self.tmp = self.path + ".tmp"
         self.cap = cap
         self.pending = []  # lines not yet on flash, oldest first
         self.last_error = None  # text of the last write error, None after a good write
         self.lost = 0  # records dropped from RAM while the flash refused writes
         self.torn = 0  # torn last lines dropped at open
-        self.corrupt = 0  # corrupt lines skipped at open
+        self.corrupt = 0  # corrupt lines found at open (both files; log.jsonl's then moved)
+        self.moved = 0  # bad lines moved from log.jsonl to log.bad at this open
+        self.quarantined = 0  # lines kept in log.bad (moved now or at an earlier open)
         self.count = 0  # good records on flash at open (both files)
         self.rotations = 0
         self.seq = 0  # highest session number seen
         self.boot = 0  # this power-up's number (highest seen + 1)
         self._fragment = False  # a failed write may have left a partial line
-        self._open()
+        try:
+            self._open()
+        except Exception as e:  # noqa: BLE001 - a log that cannot be read never stops the device
+            self._fragment = True
+            self.last_error = "log: not read at start (%s)" % type(e).__name__
+            self.boot += 1
 
     # -- open: scan and repair --------------------------------------------------------------
     def _scan(self, path, repair):
-        """Count good and corrupt lines; returns True when the last line is torn."""
+        """Count good and corrupt lines. With repair (log.jsonl): returns the bytes that moving
+        its bad lines to log.bad needs (0: nothing to repair)."""
         try:
             f = open(path, "rb")  # bytes: a text read raises on invalid UTF-8 (MicroPython)
         except OSError:
-            return False
-        torn = False
+            return 0
+        need = 0
         boot = self.boot
         try:
             while True:
-                line = f.readline()
+                line, long = _line(f)
                 if not line:
                     break
-                r = _parse(line)
-                if repair and not line.endswith(b"\n"):
-                    # the last line has no newline: a power cut during its write. A complete
-                    # record just gets its newline back; a fragment is dropped.
-                    torn = True
-                    if r is None:
-                        self.torn = 1
-                        break
+                r = None if long else _parse(line)
                 if r is None:
-                    if line.strip():
+                    if repair and not long and not line.endswith(b"\n"):
+                        self.torn = 1  # the last line, cut by a power cut
+                    elif line.strip():
                         self.corrupt += 1
+                    else:
+                        continue  # a blank line (a failed write's newline): no record
+                    if repair:
+                        need += len(line) + 1
                     continue
+                if repair and not line.endswith(b"\n"):
+                    need += 1  # a whole record that lost only its newline: gets it back
                 self.count += 1
                 s = r.get("seq")
                 if isinstance(s, int) and s > self.seq:
@@ -370,32 +522,119 @@ class SessionLog:
         finally:
             f.close()
         self.boot = boot
-        return torn
+        return need
 
     def _open(self):
+        if not _exists(self.path) and _exists(self.tmp):
+            # a power cut between removing log.jsonl and renaming the repaired copy over it
+            # (a port without an atomic replace): the copy is the log
+            try:
+                os.rename(self.tmp, self.path)
+            except OSError as e:
+                self.last_error = "log: repaired copy not restored (errno %s)" % _errno(e)
+        self.quarantined = _count_lines(self.bad)
         self._scan(self.old, False)
-        if self._scan(self.path, True):
-            self._rewrite()
+        need = self._scan(self.path, True)
+        if need:
+            if _size(self.bad) + need > BAD_CAP:
+                # no room to keep them: they stay where they are, skipped (never deleted)
+                self._fragment = True
+                self.last_error = "log: %s full, %d bad line(s) left in %s" % (
+                    LOG_BAD,
+                    self.corrupt + self.torn,
+                    LOG,
+                )
+            else:
+                self._repair()
         self.boot += 1
 
-    def _rewrite(self):
-        """log.jsonl without its torn last line (and without corrupt lines): the good lines go to
-        .tmp, which is renamed over log.jsonl."""
+    def _repair(self):
+        """Move log.jsonl's bad lines (corrupt, over LINE_MAX: cut to LINE_MAX, a torn last
+        line) to the end of log.bad, and its good lines to .tmp, renamed over log.jsonl. A power
+        cut before the rename leaves log.jsonl whole: the next open moves the same lines again
+        (a line may then be in log.bad twice; none is ever lost)."""
+        moved = 0
         try:
             with open(self.path, "rb") as src, open(self.tmp, "wb") as dst:
-                while True:
-                    line = src.readline()
-                    if not line:
-                        break
-                    if _parse(line) is not None:
-                        dst.write(line if line.endswith(b"\n") else line + b"\n")
+                bad = open(self.bad, "ab")
+                try:
+                    while True:
+                        line, long = _line(src)
+                        if not line:
+                            break
+                        if not long and _parse(line) is not None:
+                            dst.write(line if line.endswith(b"\n") else line + b"\n")
+                        elif line.strip():
+                            bad.write(line if line.endswith(b"\n") else line + b"\n")
+                            moved += 1
+                    bad.flush()
+                finally:
+                    bad.close()
                 dst.flush()
+            _sync()  # log.bad on flash before log.jsonl loses anything
             _replace(self.tmp, self.path)
             _sync()
         except OSError as e:
-            # cannot repair now (flash full?): new lines start with a newline instead
+            # cannot repair now (flash full?): the bad lines stay, new lines start with a newline
             self._fragment = True
-            self.last_error = "log: torn line not repaired (errno %s)" % _errno(e)
+            self.last_error = "log: bad lines not moved to %s (errno %s)" % (LOG_BAD, _errno(e))
+            return
+        self.moved = moved
+        self.quarantined += moved
+
+    # -- problems: each logged once ---------------------------------------------------------
+    def problems(self, texts):
+        """Log each problem of this start (a corrupt settings file, a broken program file, a
+        repaired log ...) as an error record, unless the same problem was logged at an earlier
+        start and has been there at every start since: an error line per boot would push the
+        session history out of the rotated log. Their digests are kept in log.seen (the
+        current set only: a problem that goes away and comes back is logged again). Returns
+        how many were logged now; never raises."""
+        try:
+            seen = self._seen()
+            now = []
+            n = 0
+            for t in texts:
+                if len(now) >= SEEN_MAX:
+                    break
+                t = t if isinstance(t, str) else repr(t)
+                d = digest(t[:ERROR_MAX])
+                if d in now:
+                    continue
+                if d in seen:
+                    now.append(d)
+                elif self.error(t):  # on flash: remembered; kept in RAM: tried again next time
+                    now.append(d)
+                    n += 1
+            if now != seen:
+                self._save_seen(now)
+            return n
+        except Exception:  # noqa: BLE001 - reporting a problem must not make another
+            return 0
+
+    def _seen(self):
+        try:
+            with open(self.seen, "rb") as f:
+                v = json.loads(f.read(SEEN_BYTES + 1))
+        except Exception:  # noqa: BLE001 - missing, corrupt, too big or too deep: none seen
+            return []
+        if not isinstance(v, list):
+            return []
+        out = []
+        for d in v:
+            if isinstance(d, int) and not isinstance(d, bool):
+                out.append(d)
+        return out
+
+    def _save_seen(self, digests):
+        try:
+            with open(self.seen + ".tmp", "w") as f:
+                f.write(json.dumps(digests))
+                f.flush()
+            _replace(self.seen + ".tmp", self.seen)
+            _sync()
+        except OSError:
+            pass  # not remembered: the problems are logged again at the next start
 
     # -- writing ----------------------------------------------------------------------------
     def append(self, rec):
@@ -408,7 +647,10 @@ class SessionLog:
             rec["seq"] = self.seq
         if "boot" not in rec:
             rec["boot"] = self.boot
-        self.pending.append(json.dumps(rec) + "\n")
+        line = json.dumps(rec) + "\n"
+        if len(line) > LINE_MAX:
+            raise ValueError("log: a record is at most %d bytes" % LINE_MAX)
+        self.pending.append(line)
         while len(self.pending) > PENDING_MAX:
             self.pending.pop(0)
             self.lost += 1
@@ -474,11 +716,11 @@ class SessionLog:
                 continue
             try:
                 while True:
-                    line = f.readline()
+                    line, long = _line(f)
                     if not line:
                         break
-                    if not line.endswith(b"\n"):
-                        continue  # a fragment of a failed write: never a record
+                    if long or not line.endswith(b"\n"):
+                        continue  # over-long, or a fragment of a failed write: never a record
                     r = _parse(line)
                     if r is not None and (not sessions_only or "program" in r):
                         yield r
@@ -496,9 +738,14 @@ class SessionLog:
         """Lines for the display / self-test report: what was repaired or is wrong."""
         out = []
         if self.torn:
-            out.append("log: torn last line dropped")
+            out.append("log: torn last line (a power cut)")
         if self.corrupt:
             out.append("log: %d corrupt line(s) skipped" % self.corrupt)
+        if self.moved:
+            out.append(
+                "log: %d bad line(s) moved to %s (%d kept there)"
+                % (self.moved, LOG_BAD, self.quarantined)
+            )
         if self.last_error:
             out.append(self.last_error)
         if self.lost:

@@ -24,6 +24,13 @@ MP_SCRIPT = ROOT / "host_tests" / "mp_tests" / "mp_test_programs.py"
 
 # fixture -> the exact message (the json one: its prefix; the parser's detail differs by runtime)
 EXPECTED = {
+    "balance_short": "balance_short.json: step 1 (cheek left): rule balance: a 15 s monophasic "
+    "step is shorter than two 10 s alternation intervals: one polarity would carry most of its "
+    "charge",
+    "balance_strokes": "balance_strokes.json: step 1 (cheek left): rule balance: net charge "
+    "28.2 % of a 20 s window's charge (limit 5 %): strokes of 10 s are 2 alternation intervals "
+    "of 5 s, so every soft start falls on the same polarity (make a stroke an odd number of "
+    "intervals)",
     "area_chest": "area_chest.json: step 1 (chest left): rule area: 'chest' is not an allowed "
     "area (forehead brow eye_contour cheek nasolabial jawline chin neck_side)",
     "area_eyelid": "area_eyelid.json: step 1 (eyelid left): rule area: 'eyelid' is not an "
@@ -88,7 +95,7 @@ EXPECTED = {
 RULES = (
     "json type key missing format id name purpose probe steps area side movement strokes "
     "stroke_s freq period shape polarity wave intensity rising eye_probe eye_cap density "
-    "waveform twin total"
+    "waveform balance twin total"
 ).split()
 
 # what each preset's purpose needs (DESIGN 5, the domain text)
@@ -266,6 +273,290 @@ def test_bools_are_not_numbers() -> None:
     prog["steps"][0]["strokes"] = True
     with pytest.raises(ValueError, match="rule type: strokes must be an integer"):
         P.validate(prog, "lift.json")
+
+
+# --- caps from safety.limits (one statement of the safety facts) -----------------------------
+
+
+@pytest.mark.rule("4.1", "4.2")
+def test_validator_takes_its_caps_from_safety_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: the validator re-implemented the caps; it now asks limits.cap_ua (pro mode:
+    the most any mode allows) and limits.area_cap_ua, so a change there reaches it."""
+    from safety import limits
+
+    prog = json.loads((FIXTURES / "strokes_two.json").read_text())
+    prog["id"] = "x"
+    for step in prog["steps"]:
+        step.update(strokes=3, intensity_ua=[20, 300])
+    calls: list[tuple] = []
+    real = limits.cap_ua
+
+    def spy(mode, area, probe, client=limits.CEILING_UA, areas=None):  # noqa: ANN001, ANN202
+        calls.append((mode, area, probe, client))
+        return real(mode, area, probe, client, areas)
+
+    monkeypatch.setattr(limits, "cap_ua", spy)
+    P.validate(prog, "x.json")
+    assert calls == [("pro", "cheek", "disk", None)] * 2
+    # a lower cap in limits is the validator's cap at once
+    monkeypatch.setattr(limits, "cap_ua", lambda *a, **k: 250)
+    with pytest.raises(ValueError, match="rule density: max 300 uA above the 250 uA cap"):
+        P.validate(prog, "x.json")
+    monkeypatch.undo()
+    for step in prog["steps"]:
+        step.update(area="eye_contour", probe="globe", intensity_ua=[20, 180])
+    P.validate(prog, "x.json")
+    monkeypatch.setattr(limits, "EYE_CAP_UA", 150)
+    with pytest.raises(ValueError, match="rule eye_cap: max 180 uA above the 150 uA eye cap"):
+        P.validate(prog, "x.json")
+
+
+@pytest.mark.rule("4.1", "4.2")
+@pytest.mark.parametrize("probe", ["disk", "globe", "qtip"])
+@pytest.mark.parametrize("area", P.AREAS)
+def test_validator_cap_is_the_supervisors_cap(area: str, probe: str) -> None:
+    from safety import limits
+
+    if area == "eye_contour" and probe == "disk":
+        return  # rule eye_probe
+    cap = limits.cap_ua("pro", area, probe, None)
+    prog = json.loads((FIXTURES / "strokes_two.json").read_text())
+    prog["id"] = "x"
+    for step in prog["steps"]:
+        step.update(strokes=3, area=area, probe=probe, intensity_ua=[10, cap])
+    P.validate(prog, "x.json")
+    for step in prog["steps"]:
+        step["intensity_ua"] = [10, cap + 1]
+    with pytest.raises(ValueError, match="rule (density|eye_cap): max %d uA" % (cap + 1)):
+        P.validate(prog, "x.json")
+
+
+# --- monophasic balance (issue 11 item 4, DESIGN 3) -----------------------------------------
+
+
+def mono_prog(**fields: object) -> dict:
+    prog = json.loads((FIXTURES / "strokes_two.json").read_text())
+    prog["id"] = "m"
+    for step in prog["steps"]:
+        step.update(
+            strokes=6,
+            stroke_s=10,
+            shape="monophasic",
+            freq_hz=40,
+            intensity_ua=[60, 350],
+            polarity="pos_first",
+        )
+        step.update(fields)
+    return prog
+
+
+@pytest.mark.rule("3.4")
+def test_monophasic_step_shorter_than_two_alternation_intervals_is_rejected() -> None:
+    """A step that ends before its second polarity has had its turn is DC. Accepted before."""
+
+    def prog(strokes: int) -> dict:
+        p = mono_prog(strokes=strokes, stroke_s=5, alt_s=10, freq_hz=10)
+        p["steps"] += [dict(s, shape="biphasic", area="jawline") for s in p["steps"]]
+        for s in p["steps"][2:]:
+            del s["polarity"], s["alt_s"]
+        return p
+
+    with pytest.raises(ValueError, match="rule balance: a 15 s monophasic step is shorter than "):
+        P.validate(prog(3), "m.json")
+    # 20 s = two intervals of 10 s: the length rule passes (the profile is checked next)
+    with pytest.raises(ValueError, match="rule balance: net charge"):
+        P.validate(prog(4), "m.json")
+
+
+@pytest.mark.rule("3.4")
+@pytest.mark.parametrize("alt_s, intervals", [(5, 2), (1, 10), (2, 5)])
+def test_strokes_lasting_even_alternation_intervals_are_rejected(
+    alt_s: int, intervals: int
+) -> None:
+    """The shipped tone step (10 s strokes, 5 s alternation): every soft start on the same
+    polarity, 23 % net in a 20 s window. Accepted before."""
+    prog = mono_prog(alt_s=alt_s)
+    if intervals % 2:
+        # an odd number of intervals alternates the ramps' side, but these rising strokes
+        # still differ too much from one interval to the next
+        with pytest.raises(ValueError, match="rule balance: net charge .* do not even out"):
+            P.validate(prog, "m.json")
+        return
+    msg = (
+        r"rule balance: net charge \d+\.\d %% of a 20 s window's charge \(limit 5 %%\): "
+        r"strokes of 10 s are %d alternation intervals of %d s, so every soft start falls on "
+        r"the same polarity" % (intervals, alt_s)
+    )
+    with pytest.raises(ValueError, match=msg):
+        P.validate(prog, "m.json")
+
+
+@pytest.mark.rule("3.4")
+def test_shipped_monophasic_steps_balance(lib: P.Library) -> None:
+    from firmware import stepbalance as B
+    from waveforms import plan as W
+
+    seen = 0
+    for pid in P.PRESETS:
+        for step in lib.load(pid)["steps"]:
+            if step["shape"] != "monophasic":
+                continue
+            p = W.build_step(W.Plan(), step, 1000)
+            w = B.worst_permille(
+                step["stroke_ms"],
+                step["strokes"],
+                *step["intensity_ua"],
+                p.period_us,
+                p.phase_us,
+                p.alt_periods,
+            )
+            assert w <= 40, (pid, step, w)  # a margin below the 50 per mille limit
+            seen += 1
+    assert seen == 8  # tone's cheek pair and the six of pores
+
+
+def period_sim_permille(
+    freq_hz: float, alt_s: int, stroke_s: int, strokes: int, lo: int, top: int
+) -> float:
+    """An independent model: the player period by period (the level set at each period start
+    from the soft start, 100 uA/s from zero at each stroke; the polarity flipping every
+    alt_periods periods), every 20 s window of whole periods, 16 start phases over a cycle."""
+    from waveforms import plan as W
+
+    pl = W.make(W.MONOPHASIC, round(freq_hz * 1000), top, 1000, alt_ms=alt_s * 1000)
+    per, n_alt, width = pl.period_us, pl.alt_periods, pl.phase_us
+    stroke_us = stroke_s * 1_000_000
+    levels = [lo + (top - lo) * (k + 1) // strokes for k in range(strokes)]
+    amps = []
+    for i in range(stroke_us * strokes // per):
+        k, into = divmod(i * per, stroke_us)
+        amps.append(min(levels[k], into * 100 / 1e6) * width)
+    w = 20_000_000 // per
+    worst = 0.0
+    for j in range(16):
+        k0 = 2 * n_alt * j // 16
+        cn = [0.0]
+        ct = [0.0]
+        for i, q in enumerate(amps):
+            cn.append(cn[-1] + (q if ((i + k0) // n_alt) % 2 == 0 else -q))
+            ct.append(ct[-1] + q)
+        spans = [(a, a + w) for a in range(len(amps) - w + 1)] + [(0, len(amps))]
+        for a, b in spans:
+            if ct[b] > ct[a]:
+                worst = max(worst, abs(cn[b] - cn[a]) / (ct[b] - ct[a]))
+    return worst * 1000
+
+
+def _cases() -> list[tuple]:
+    import random
+
+    rnd = random.Random(11)
+    out: list[tuple] = []
+    while len(out) < 40:
+        c = (
+            rnd.choice([1, 2, 5, 10, 20, 40, 50, 100]),
+            rnd.randint(1, 10),
+            rnd.randint(2, 15),
+            rnd.randint(3, 8),
+        )
+        lo = rnd.randint(10, 200)
+        case = c + (lo, rnd.randint(lo + 1, 600))
+        if case[2] * case[3] <= 90:
+            out.append(case)
+    return out
+
+
+@pytest.mark.rule("3.4")
+@pytest.mark.parametrize("case", _cases())
+def test_balance_model_agrees_with_a_period_by_period_simulation(case: tuple) -> None:
+    """firmware/stepbalance.py (integers, 200 ms window grid, pulses spread below 20 Hz)
+    against the player simulated period by period: within 1 % of a window's charge."""
+    from firmware import stepbalance as B
+    from waveforms import plan as W
+
+    freq, alt_s, stroke_s, strokes, lo, hi = case
+    try:
+        pl = W.make(W.MONOPHASIC, round(freq * 1000), hi, 1000, alt_ms=alt_s * 1000)
+    except ValueError:
+        return  # the plan's own rule (rule waveform)
+    want = max(
+        period_sim_permille(freq, alt_s, stroke_s, strokes, lo, B.target_ua(lo, hi, lv))
+        for lv in B.CLIENT_LEVELS
+    )
+    got = B.worst_permille(
+        stroke_s * 1000, strokes, lo, hi, pl.period_us, pl.phase_us, pl.alt_periods
+    )
+    assert abs(got - want) <= 10, (got, want)
+
+
+@pytest.mark.rule("3.4")
+def test_accepted_monophasic_programs_balance_at_every_client_level() -> None:
+    """What the validator accepts stays within 5 % (to the model's 1 %) at every level the
+    client can choose, not only the levels it checks."""
+    from firmware import stepbalance as B
+    from waveforms import plan as W
+
+    accepted = 0
+    for freq, alt_s, stroke_s, strokes, lo, hi in _cases() * 1:
+        prog = mono_prog(
+            freq_hz=freq, alt_s=alt_s, stroke_s=stroke_s, strokes=strokes, intensity_ua=[lo, hi]
+        )
+        for step in prog["steps"]:
+            step["stroke_s"] = 2 * stroke_s + 1  # odd: more of them pass
+        try:
+            P.validate(prog, "m.json")
+        except ValueError:
+            continue
+        accepted += 1
+        step = prog["steps"][0]
+        pl = W.build_step(W.Plan(), step, 1000)
+        for lv in range(1, 11):
+            top = B.target_ua(lo, hi, lv)
+            worst = period_sim_permille(freq, alt_s, step["stroke_s"], strokes, lo, top)
+            assert worst <= 60, (step, lv, worst, pl.alt_periods)
+    assert accepted >= 3
+
+
+@pytest.mark.rule("3.4")
+def test_balance_is_checked_after_the_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from firmware import stepbalance as B
+
+    calls: list[tuple] = []
+    real = B.worst_permille
+
+    def spy(*a: int) -> int:
+        calls.append(a)
+        return real(*a)
+
+    monkeypatch.setattr(B, "worst_permille", spy)
+    prog = mono_prog(strokes=20, stroke_s=60, alt_s=1)
+    prog["steps"] = prog["steps"] * 2  # 80 min
+    with pytest.raises(ValueError, match="rule total"):
+        P.validate(prog, "m.json")
+    assert calls == []  # a hostile file never costs more than 30 min of steps
+
+
+def test_run_time_reload_repeats_the_balance_check_only_for_a_changed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from firmware import stepbalance as B
+
+    custom = tmp_path / "programs"
+    custom.mkdir()
+    prog = mono_prog(strokes=12, stroke_s=5, alt_s=1)
+    (custom / "m.json").write_text(json.dumps(prog))
+    lib = P.Library((str(PRESETS_DIR), str(custom)))
+    assert "m" in lib.ids(), lib.errors
+    calls: list[tuple] = []
+    monkeypatch.setattr(B, "worst_permille", lambda *a: calls.append(a) or 0)
+    lib.load("m")
+    assert calls == []  # the text checked at start: within the watchdog's time
+    prog["steps"][0]["stroke_s"] = prog["steps"][1]["stroke_s"] = 10
+    (custom / "m.json").write_text(json.dumps(prog))
+    lib.load("m")
+    assert len(calls) == 2  # both twins (the second one from the cache on a board)
 
 
 # --- the library ------------------------------------------------------------------------------

@@ -201,6 +201,114 @@ def test_corrupt_middle_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert "3 corrupt" in again.report()[0]
 
 
+@pytest.mark.rule("4.10")
+def test_log_repair_keeps_corrupt_lines_in_log_bad_instead_of_deleting_them(
+    tmp_path: Path,
+) -> None:
+    """Issue 11 item 15: the repair at open (a torn last line) used to rewrite log.jsonl with
+    its good lines only, deleting every corrupt line already on flash."""
+    log = S.SessionLog(str(tmp_path))
+    log.append(rec(0))
+    bad = ['{"program": "li', "[1, 2]", '{"program": "lift", "k": 1, "faults": [tr']
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write(bad[0] + "\n" + bad[1] + "\n")
+    log.append(rec(2))
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write(bad[2])  # torn by a power cut
+    again = S.SessionLog(str(tmp_path))
+    assert ks(again) == [0, 2]
+    assert (again.corrupt, again.torn, again.moved, again.quarantined) == (2, 1, 3, 3)
+    assert (tmp_path / "log.bad").read_text() == "\n".join(bad) + "\n"
+    assert [json.loads(x)["k"] for x in (tmp_path / "log.jsonl").read_text().splitlines()] == [
+        0,
+        2,
+    ]
+    assert again.report() == [
+        "log: torn last line (a power cut)",
+        "log: 2 corrupt line(s) skipped",
+        "log: 3 bad line(s) moved to log.bad (3 kept there)",
+    ]
+    # the next start finds a clean log and still counts what is kept
+    third = S.SessionLog(str(tmp_path))
+    assert (third.corrupt, third.torn, third.moved, third.quarantined) == (0, 0, 0, 3)
+    assert third.report() == []
+    # a later repair adds to log.bad, never replaces it
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write("garbage\n")
+    assert S.SessionLog(str(tmp_path)).quarantined == 4
+    assert (tmp_path / "log.bad").read_text().endswith("garbage\n")
+
+
+def test_log_bad_full_leaves_bad_lines_where_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(S, "BAD_CAP", 30)
+    log = S.SessionLog(str(tmp_path))
+    log.append(rec(0))
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write("x" * 40 + "\n")
+    log.append(rec(1))
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"torn')
+    before = (tmp_path / "log.jsonl").read_text()
+    again = S.SessionLog(str(tmp_path))
+    assert (tmp_path / "log.jsonl").read_text() == before  # nothing deleted
+    assert not (tmp_path / "log.bad").exists()
+    assert "log.bad full, 2 bad line(s) left in log.jsonl" in again.last_error
+    assert again.append(rec(2))  # the new line starts on a line of its own
+    assert ks(S.SessionLog(str(tmp_path))) == [0, 1, 2]
+
+
+def test_repair_cut_between_remove_and_rename_keeps_the_repaired_copy(tmp_path: Path) -> None:
+    log = S.SessionLog(str(tmp_path))
+    for k in range(3):
+        log.append(rec(k))
+    os.rename(tmp_path / "log.jsonl", tmp_path / "log.jsonl.tmp")  # a port without replace
+    again = S.SessionLog(str(tmp_path))
+    assert ks(again) == [0, 1, 2] and again.count == 3
+    assert again.append(rec(3)) and ks(S.SessionLog(str(tmp_path))) == [0, 1, 2, 3]
+
+
+def errors(root: Path) -> list[str]:
+    return [r["error"] for r in S.SessionLog(str(root)).records() if "error" in r]
+
+
+@pytest.mark.rule("4.10")
+def test_a_problem_is_logged_once_not_at_every_boot(tmp_path: Path) -> None:
+    """Issue 11 item 15: the same corrupt settings / bad program lines were logged at every
+    start, pushing the session history out of the rotated log."""
+    probs = ["settings.json: corrupt (x), defaults used", "bad.json: rule area: 'lips'"]
+    for boot in range(5):
+        n = S.SessionLog(str(tmp_path)).problems(probs)
+        assert n == (2 if boot == 0 else 0)
+    assert errors(tmp_path) == probs
+    # one goes away: nothing logged; it comes back: logged again (a new occurrence)
+    assert S.SessionLog(str(tmp_path)).problems(probs[1:]) == 0
+    assert S.SessionLog(str(tmp_path)).problems(probs) == 1
+    assert errors(tmp_path) == probs + probs[:1]
+    # the same problem twice in one start is one line
+    assert S.SessionLog(str(tmp_path)).problems(["new", "new"]) == 1
+    assert errors(tmp_path)[-1] == "new" and errors(tmp_path).count("new") == 1
+
+
+def test_a_problem_kept_in_ram_is_tried_again_at_the_next_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = S.SessionLog(str(tmp_path))
+    monkeypatch.setattr(S, "open", FullOpen(0), raising=False)
+    assert log.problems(["settings.json: corrupt"]) == 0  # not on flash: not remembered
+    monkeypatch.undo()
+    assert S.SessionLog(str(tmp_path)).problems(["settings.json: corrupt"]) == 1
+    assert errors(tmp_path) == ["settings.json: corrupt"]
+
+
+def test_problems_never_raise(tmp_path: Path) -> None:
+    log = S.SessionLog(str(tmp_path))
+    assert log.problems([None, 5, "x" * 1000]) == 3  # type: ignore[list-item]
+    assert all(len(e) <= S.ERROR_MAX for e in errors(tmp_path))
+    assert log.problems(["p%d" % i for i in range(40)]) == S.SEEN_MAX
+
+
 def test_rotation_keeps_the_newest_records(tmp_path: Path) -> None:
     line = len(json.dumps(rec(10, seq=10, boot=1))) + 1
     cap = line * 4 + 10

@@ -4,9 +4,9 @@
 # - every failing fixture of host_tests/fixtures/programs fails with the same message (MSG
 #   lines); the fixtures come in with `--lib host_tests/fixtures/programs`, without it that part
 #   is a visible SKIP;
-# - the session log survives a torn last line, a corrupt middle line, rotation and a full
-#   filesystem (ENOSPC) without losing an earlier record; a corrupt settings file gives the
-#   defaults; the course status reads the log.
+# - the session log survives a torn last line, a corrupt middle line (moved to log.bad, kept and
+#   counted), rotation and a full filesystem (ENOSPC) without losing an earlier record; a corrupt
+#   settings file gives the defaults; the course status reads the log.
 import os
 import re
 
@@ -134,9 +134,13 @@ def log_corrupt_middle_line_skipped():
     with open(root + "/log.jsonl", "a") as f:
         f.write("#garbage{\n")
     log = storage.SessionLog(root)
+    check_eq("corrupt counted", log.corrupt, 1)
+    check_eq("moved to log.bad", log.moved, 1)
     log.append(_rec(1))
     log = storage.SessionLog(root)
-    check_eq("corrupt counted", log.corrupt, 1)
+    check_eq("kept in log.bad, counted", (log.corrupt, log.quarantined), (0, 1))
+    with open(root + "/log.bad") as f:
+        check_eq("the line itself", f.read(), "#garbage{\n")
     check_eq("records around it kept", _ks(log), [0, 1])
 
 
