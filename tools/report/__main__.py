@@ -236,6 +236,25 @@ def load_bench(path: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+_NOT_SHOWN = ("--results", "--copy-to", "--note", "--source-label", "--out")
+
+
+def _shown_args(argv: list[str] | None) -> list[str]:
+    """The command line as the page shows it: without the options that choose where files go
+    or what the page says about itself (nothing that changes a figure)."""
+    out = []
+    skip = False
+    for x in list(sys.argv[1:] if argv is None else argv):
+        if skip:
+            skip = False
+            continue
+        if x.split("=", 1)[0] in _NOT_SHOWN:
+            skip = "=" not in x
+            continue
+        out.append(x)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(sys.argv[1:] if argv is None else argv)
     from tools.report import assemble, render, traceability
@@ -250,17 +269,22 @@ def main(argv: list[str] | None = None) -> int:
         print("report: %d runs on %d processes" % (len(jobs), a.jobs), file=sys.stderr)
     for j in jobs:
         j["keep"] = a.keep_runs
+    n_jobs = a.jobs
     if a.results and os.path.exists(a.results):
         with open(a.results) as f:
-            results = json.load(f)
+            saved = json.load(f)
+        results = saved["results"]
+        wall_runs = saved["wall_s_runs"]
+        n_jobs = saved["jobs"]
     else:
         results = run_all(jobs, a.jobs, work, a.quiet)
+        wall_runs = time.perf_counter() - t0
         if a.results:
             with open(a.results, "w") as f:
-                json.dump(results, f, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+                saved = {"results": results, "wall_s_runs": wall_runs, "jobs": a.jobs}
+                json.dump(saved, f, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     if not a.keep_runs:
         shutil.rmtree(work, ignore_errors=True)
-    wall_runs = time.perf_counter() - t0
     data = assemble.assemble(results, progs, a.loads, configs, ref_load(a.loads))
     data["hil"] = assemble.hil(a, data) if a.hil_csv else None
     by_rule: dict = {}
@@ -286,12 +310,11 @@ def main(argv: list[str] | None = None) -> int:
             "runs": len(results),
             "simulated_s": round(sum(r.get("simulated_s", 0) for r in results), 1),
             "wall_s_runs": round(wall_runs, 1),
-            "jobs": a.jobs,
+            "jobs": n_jobs,
             "full": a.full,
             "level": R.LEVEL,
             "loads_ohm": a.loads,
-            "command": "python -m tools.report "
-            + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": " ".join(["python -m tools.report"] + _shown_args(argv)),
         }
     )
     data["meta"]["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -847,7 +847,7 @@ def runs_section(data: dict) -> str:
             m["runs"],
             m["level"],
             m["simulated_s"],
-            m["wall_s"],
+            m["wall_s_runs"],
             m["jobs"],
             e(m["machine"]),
             e(m["python"]),
