@@ -8,6 +8,9 @@
 # and logs it). Settings refuses such a name too (storage.Settings: "bad board").
 BOARDS = ("pico", "esp32", "sim")
 MCU_PLATFORMS = {"rp2": "pico", "esp32": "esp32"}
+# Every DAC a board file can build (its DAC_KIND; the first is its default). Each one's driver
+# clamp is checked against the board's ceiling code (host_tests/test_boundaries.py).
+DAC_KINDS = {"pico": ("mcp4725", "pwm"), "esp32": ("builtin", "mcp4725"), "sim": ("mcp4725",)}
 
 problems = []  # why the last load() ignored the name it was given
 
