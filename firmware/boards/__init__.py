@@ -12,7 +12,7 @@ MCU_PLATFORMS = {"rp2": "pico", "esp32": "esp32"}
 # clamp is checked against the board's ceiling code (host_tests/test_boundaries.py).
 DAC_KINDS = {"pico": ("mcp4725", "pwm"), "esp32": ("builtin", "mcp4725"), "sim": ("mcp4725",)}
 
-problems = []  # why the last load() ignored the name it was given
+problems = []  # type: list[str]  # why the last load() ignored the name it was given
 
 
 def name_for_platform(platform):
