@@ -161,6 +161,8 @@ def test_the_page_and_its_files(report):
     assert os.path.exists(out / "closeups.png")
     assert len(rows) == 4  # one step, two loads, two caps
     assert data["errors"] == []
+    # the whole-program run: the firmware's own charge count agrees with the trace
+    assert data["figures"]["trace_check"].startswith("the charge the firmware counted matches")
 
 
 def test_phase_charge_is_amplitude_times_phase_duration_into_2k(report):

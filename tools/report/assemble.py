@@ -561,6 +561,41 @@ def figures(data: dict) -> dict:
             decl = s.get("freq_hz_declared")
             if decl and t.get("freq_hz"):
                 errs.append(abs(t["freq_hz"] - decl) / decl * 100)
+    checks = []
+    for p in data["programs"]:
+        ss = p["session"]
+        dc, tc = ss.get("device_charge_uc"), ss.get("total_charge_uc")
+        if dc is not None and tc is not None:
+            checks.append((abs(dc - tc) <= max(2.0, 0.05 * max(dc, tc)), p["label"], dc, tc))
+    silent = [
+        p["label"]
+        for p in data["programs"]
+        if p["session"].get("program_completed") and (p["session"].get("total_charge_uc") or 0) < 1
+    ]
+    if silent:
+        f["trace_check"] = (
+            "NO OUTPUT: %s ran to completion on the sim board and less than 1 µC flowed"
+            % ", ".join(silent)
+        )
+    elif checks:
+        bad = [c for c in checks if not c[0]]
+        if bad:
+            f["trace_check"] = "TRACE DOES NOT MATCH THE FIRMWARE: %s" % ", ".join(
+                "%s: firmware counted %.0f µC, the trace shows %.1f µC" % c[1:] for c in bad
+            )
+        else:
+            f["trace_check"] = (
+                "the charge the firmware counted matches the trace in all %d whole-program runs"
+                % len(checks)
+            )
+    win = [
+        (p["session"]["window20"]["net_pct_max"], p["label"])
+        for p in data["programs"]
+        if (p["session"].get("window20") or {}).get("net_pct_max") is not None
+    ]
+    if win:
+        m = max(win)
+        f["session_net_pct_20s_max"] = "whole sessions: worst 20 s window %.1f %% (%s)" % m
     if freqs:
         f["freq_range_hz"] = "measured %.3g..%.4g Hz" % (min(freqs), max(freqs))
     if shapes:
