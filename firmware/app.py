@@ -368,6 +368,10 @@ class App:
         self.envelope = _envelope.from_step(step)
         gc.collect()
         self.player.start(self.plan)
+        # asking from the start: the safety path (every tick, before the session logic runs
+        # again) restarts a player it stopped for want of contact only while the app asks
+        self._request = step["intensity_ua"][0]
+        self.supervisor.no_resume = False
         self.step_on_ms = 0
         self.stroke = -1
         if prev_area is not None and (prev_area != self.area or prev_side != self.side):
@@ -398,7 +402,9 @@ class App:
         if ep == SHORT:
             if self.state == RUNNING:
                 self._user_pause = True
-                self.player.finish()  # the current period completes: no unbalanced half
+                # stops now (DESIGN 4.5: within a tick); the cut period's surplus is repaid
+                # when the output resumes (the player starts on the other leg)
+                self.player.stop()
                 self.ui.cue("pause")
                 self._set_state(PAUSED)
                 paused_by_user = True
@@ -415,10 +421,10 @@ class App:
             env = self.envelope
             if env is not None:
                 request = env.level_ua(self.step_on_ms, request)
-        if self._ending:
-            # The step's last period plays out at the level it has; asking for nothing means
-            # nothing restarts the player (a deadman stop ends the step instead of hanging it).
-            request = 0
+        # The step's last period plays out at the level it has; the supervisor restarts
+        # nothing meanwhile (a deadman or contact stop ends the step instead of hanging it),
+        # and still probes for contact while the app asks.
+        sup.no_resume = self._ending != 0
         self._request = request  # the safety path asks the supervisor with it, every tick
         if sup.latched:
             return
@@ -635,6 +641,7 @@ class App:
         self._find_cap = cap
         _plan.build(self.plan, _plan.BIPHASIC, FIND_FREQ_MHZ, cap, cap)
         self.player.start(self.plan)
+        self._request = 1
         self.program_id_saved = self.program_id
         self.program_id = FINDLEVEL
         self.area = "cheek"

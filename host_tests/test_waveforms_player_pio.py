@@ -108,7 +108,7 @@ def test_level_changes_only_at_period_boundaries(rig):
     b = rec.pulses(B)
     assert p.holds > 5
     # both phases of every period carry the same DAC code, and the width never changes
-    for (ta, la, ca), (tb, lb, cb) in zip(a, b):
+    for (_ta, la, ca), (_tb, lb, cb) in zip(a, b):
         assert ca == cb
         assert la == lb == pl.phase_us
     assert a[-1][2] > 0

@@ -49,6 +49,7 @@ WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
 BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
+PROBE_DEAD_US = const(25)  # between the two halves of a (balanced) contact probe
 GAP_RETRY_US = const(30)  # an undriven sample is retried once, this much later
 HK_SLOTS = const(5)  # housekeeping slots: the bus check in slot 1, the battery in slot 3
 # Player.error codes (waveforms/player.py ERR_*; safety does not import it)
@@ -104,6 +105,9 @@ class Supervisor:
         self._cmd_cap = self.step_cap_ua  # what the commanded check enforces now
         self._cmd_cap_next = self.step_cap_ua
         self._resume_plan = None  # the plan stopped on contact loss, restarted on re-contact
+        # The app's step is ending (its last period plays out): whatever stops the player now
+        # ends the step; nothing restarts it (a restarted player would never finish).
+        self.no_resume = False
         self._cap_grace = False
         self._cap_grace_t0 = 0
         self._cap_grace_started = False
@@ -251,7 +255,12 @@ class Supervisor:
             if perr == _PLAYER_EXCEPTION or perr == _PLAYER_STALL:
                 self.trip(faults.SOFTWARE, now_ms)
                 return 0
-            if perr == _PLAYER_DEADMAN and request_ua > 0 and self._resume_plan is None:
+            if (
+                perr == _PLAYER_DEADMAN
+                and request_ua > 0
+                and self._resume_plan is None
+                and not self.no_resume
+            ):
                 # the loop was late and the player stopped itself: resume with a soft start
                 self._resume_plan = player.plan
                 self.deadman_restarts += 1
@@ -324,7 +333,7 @@ class Supervisor:
         if not self.contact:
             self.poor_contact = False
             if playing or stage.enabled:
-                if playing and request_ua > 0:
+                if playing and request_ua > 0 and not self.no_resume:
                     self._resume_plan = player.plan
                 player.stop()
                 stage.off()
@@ -367,17 +376,26 @@ class Supervisor:
         return self.allowed_ua
 
     def _probe(self, now_ms):
-        """One contact-probe pulse: PROBE_UA for PROBE_SETTLE_US, a sense read, off. Polarity
-        alternates so probes carry no net charge. Returns the level driven."""
+        """One contact probe: PROBE_UA for PROBE_SETTLE_US and a sense read, then the same with
+        the other polarity (no net charge per probe). Returns the level driven at the read."""
         stage = self.stage
-        self._probe_pol = -self._probe_pol
+        clk = self.clock
+        pol = -self._probe_pol
+        self._probe_pol = pol
         stage.set_ua(_c.PROBE_UA)
-        stage.set_polarity(self._probe_pol)
+        stage.set_polarity(pol)
+        t0 = clk.ticks_us()
         stage.enable()
         try:
-            self.clock.sleep_us(_c.PROBE_SETTLE_US)
+            clk.sleep_us(_c.PROBE_SETTLE_US)
             self.sense.read()
             level = stage.level_ua
+            # the same pulse with the other polarity: every probe is balanced by itself
+            d = clk.ticks_diff(clk.ticks_us(), t0)
+            stage.set_polarity(0)
+            clk.sleep_us(PROBE_DEAD_US)
+            stage.set_polarity(-pol)
+            clk.sleep_us(d)
         finally:
             stage.off()
         self.probe_timer.fired(now_ms)

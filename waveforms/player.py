@@ -58,6 +58,7 @@ class Player:
         self._dead = 0
         self._per = 0
         self._mono = False
+        self._owe = 0  # the leg a cut biphasic period left a surplus on (0: none)
         self._v = 1
         self._amp = 0
         self._lvl = 0
@@ -227,6 +228,7 @@ class Player:
 
         pol0 = plan.pol[0]
         v = 1 if pol0 == _p.POS else 2
+        was_mono = self._mono and self._alt_left > 0
         ph = plan.dur[0]
         if plan.n == 4:
             dead = plan.dur[1]
@@ -246,12 +248,23 @@ class Player:
         self._ph = ph
         self._dead = dead
         self._per = plan.period_us
+        alt = plan.alt_periods
+        if self._mono:
+            if was_mono:
+                # the alternation goes on across restarts and steps: a lift-off or a short
+                # step never restarts it on the same polarity (DESIGN 3: < 5 % net per 20 s)
+                v = self._v
+                left = self._alt_left
+                alt = left if left < alt else alt
+        elif self._owe:
+            v = 3 - self._owe  # a cut period's surplus on one leg is repaid first
+        self._owe = 0
         self._v = v
         self._state = _RUN
         self._in = 0
         self._flip = False
         self._paused = False
-        self._alt_left = plan.alt_periods
+        self._alt_left = alt
         self._ka_wait = 0
         self._hold_t = clock.ticks_ms()
 
@@ -302,7 +315,10 @@ class Player:
                 self._state = _HOLD
                 self._hold(now, ttb)
             return  # no keep-alive: it would hold the FIFO when the hold is due
-        self._hand(self._c[self._v - 1], now, ttb)  # keep-alive: proves progress
+        if ttb <= HOLD_LEAD_US:
+            # keep-alive, handed just before the boundary (so that it never sits in the FIFO
+            # ahead of a finish or a hold): its being taken proves the engine advances
+            self._hand(self._c[self._v - 1], now, ttb)
 
     def _hold(self, now, ttb):
         self.engine.put_int(0)  # HOLD: stop at the next boundary and report
@@ -390,6 +406,8 @@ class Player:
                     b = ph
                 if b > 0:
                     self._side(self._v == 1, b)
+                if a > b:
+                    self._owe = self._v  # the next start begins on the other leg: repaid
 
     def _land(self, k):
         # k periods, the last of which ends where the handed-over cfg takes effect

@@ -13,7 +13,15 @@ def same_decisions_as_cpython():
     check_eq("row count", len(rows), len(want))
     bad = 0
     for i in range(min(len(rows), len(want))):
-        if tuple(rows[i]) != tuple(want[i]):
+        # the decisions exactly; the impedance estimate within 10 % (the stage model's ADC
+        # noise sequence depends on how many conversions ran, which the VM's PIO fake can
+        # shift by one)
+        got = tuple(rows[i])
+        w = tuple(want[i])
+        zg = got[2]
+        zw = w[2]
+        z_ok = zg == zw or (zg > 0 and zw > 0 and abs(zg - zw) * 10 <= zw)
+        if got[:2] + got[3:] != w[:2] + w[3:] or not z_ok:
             bad += 1
             if bad <= 3:
                 print("  differs at", rows[i], "want", want[i])
@@ -48,6 +56,7 @@ def tick_allocates_nothing():
     ok = True
     for _ in range(60):  # ticks land on every part of the waveform and the bus check
         ok = no_alloc(fn) and ok
+        loop.player.heartbeat(clock.ticks_ms())  # the hardware deadman wants its feed
         vc.sleep_us(2000)
     check("Supervisor.tick while running allocates nothing", ok)
     whole = loop.tick

