@@ -18,14 +18,12 @@
 # Deadman state machine (3 kHz: three instructions = 1 ms): owns OUT_EN while the pulses play;
 # counts an allowance in ms down and pulls OUT_EN low when it runs out. The loop refills it
 # every tick (feed()); a stalled loop loses the output within DEADMAN_MS, in hardware.
-from array import array
-
 import rp2
 from micropython import const
 
 SM_HZ = const(1000000)
 DEADMAN_HZ = const(3000)
-DEADMAN_MS = const(8)  # DESIGN 4.5: a stalled loop never leaves the output on for > 10 ms
+DEADMAN_MS = const(9)  # DESIGN 4.5: a stalled loop never leaves the output on for > 10 ms
 PHASE_ADJ = const(3)  # cycles a phase costs beyond its count P'
 DEAD_ADJ = const(6)
 REST_ADJ = const(6)
@@ -125,7 +123,7 @@ class PulsePIO:
         self.out_en = out_en
         self._sm = rp2.StateMachine(sm_id)
         self._dm = rp2.StateMachine(dm_id)
-        self._word = array("I", [0])  # one-word buffer: put() without making an int
+        self._allow = self.deadman_ms - 1
         self.running = False
 
     def start(self, phase_count, cfg_buf):
@@ -141,13 +139,14 @@ class PulsePIO:
         """Hand OUT_EN (already high) to the deadman with a full allowance."""
         dm = self._dm
         dm.init(_deadman, freq=DEADMAN_HZ, set_base=self.out_en)
-        dm.put(self.deadman_ms)
+        self._allow = self.deadman_ms - 1  # n counts down through 0: n + 1 ms
+        dm.put(self._allow)
         dm.active(1)
 
     def feed(self):
         """A full allowance again (each control tick)."""
         if self._dm.tx_fifo() < 4:
-            self._dm.put(self.deadman_ms)
+            self._dm.put(self._allow)
 
     def out_en_high(self):
         return self.out_en.value() == 1

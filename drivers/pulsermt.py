@@ -9,7 +9,7 @@ from micropython import const
 
 from drivers.pulsepio import DEAD_ADJ, HOLD, MONO_OFF_ADJ, PHASE_ADJ, REST_ADJ
 
-DEADMAN_MS = const(8)
+DEADMAN_MS = const(10)
 _DM_TICK_MS = const(2)
 _MAX_TICKS = const(32767)  # one RMT item's longest duration
 _CLOCK_DIV = const(80)

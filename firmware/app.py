@@ -21,8 +21,14 @@ from waveforms import envelope as _envelope
 from waveforms import plan as _plan
 from waveforms.player import Player
 
-TICK_US = const(2000)  # 500 Hz control tick
-SLOTS = const(5)  # the session logic with the buttons, and the UI, each every 5th tick (100 Hz)
+# 200 Hz control tick (DESIGN 4.5 allows 200 Hz): on an RP2040 the safety path alone costs
+# about 1 ms of MicroPython, so 500 Hz (500 us at 25 %) cannot fit; 5 ms at 25 % can.
+TICK_US = const(5000)
+SLOTS = const(5)  # slow work, one kind per tick: each runs every 5th tick (40 Hz)
+_SLOT_BUTTONS = const(0)
+_SLOT_LOGIC = const(1)
+_SLOT_UI = const(2)
+_SLOT_POLL = const(3)  # the player's accounting (the supervisor's bus check shares it)
 COMPLETE_MS = const(8000)  # the "complete" screen, then idle
 FIND_RISE_UA_PER_S = const(20)  # find-my-level: slow rise, well under the 100 µA/s slew cap
 FIND_FREQ_MHZ = const(10000)  # 10 Hz biphasic while finding the level
@@ -49,7 +55,8 @@ class App:
     def __init__(self, hw, root="/", programs_dirs=None):
         self.hw = hw
         self.root = root
-        self._slot = SLOTS - 1  # the first tick runs the session logic
+        self._slot = SLOTS - 1  # the first tick reads the buttons, the next runs the logic
+        self._ev = bytearray(4)  # button events (power, mode, plus, minus) between slots
         self._request = 0
         self.settings = _storage.Settings(root)
         self.log = _storage.SessionLog(root)
@@ -197,14 +204,30 @@ class App:
         # the session logic below, which (with the buttons) runs in one slot of SLOTS ticks, and
         # the display/LED/buzzer in another (_after): no tick carries it all (DESIGN 3: a tick
         # uses at most 25 % of its period on an RP2040).
-        allowed = sup.tick(now, self._request)
-        if self._ending == 0:
-            self.player.set_amplitude(allowed)
         slot = self._slot + 1
         if slot >= SLOTS:
             slot = 0
         self._slot = slot
-        if slot == 0:
+        allowed = sup.tick(now, self._request, slot)
+        if self._ending == 0:
+            self.player.set_amplitude(allowed)
+        if slot == _SLOT_BUTTONS:
+            b = self.hw.buttons
+            ev = self._ev
+            # events are kept until the session logic's slot takes them
+            e = b.power.poll(now)
+            if e:
+                ev[0] = e
+            e = b.mode.poll(now)
+            if e:
+                ev[1] = e
+            e = b.plus.poll(now)
+            if e:
+                ev[2] = e
+            e = b.minus.poll(now)
+            if e:
+                ev[3] = e
+        elif slot == _SLOT_LOGIC:
             self._logic(now)
         st = self.state
         if sup.latched and st != FAULT and st != OFF:
@@ -217,11 +240,12 @@ class App:
         dt = clock.ticks_diff(now, self._last_tick)
         self._last_tick = now
         self._dt = dt if 0 < dt < 100 else 0
-        b = self.hw.buttons
-        ep = b.power.poll(now)
-        em = b.mode.poll(now)
-        eu = b.plus.poll(now)
-        ed = b.minus.poll(now)
+        ev = self._ev
+        ep = ev[0]
+        em = ev[1]
+        eu = ev[2]
+        ed = ev[3]
+        ev[0] = ev[1] = ev[2] = ev[3] = 0
         if ep or em or eu or ed:
             self._last_activity = now
         state = self.state
@@ -254,8 +278,8 @@ class App:
                 self.power_off()  # the latch stays: it shows again at the next power-on
 
     def _after(self, now):
-        self.player.heartbeat(now)
-        if self._slot == 2:
+        self.player.heartbeat(now, self._slot == _SLOT_POLL)
+        if self._slot == _SLOT_UI:
             self.ui.update(now, clock)
 
     # -- power ----------------------------------------------------------------------------

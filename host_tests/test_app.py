@@ -260,7 +260,7 @@ def test_exception_in_the_loop_turns_the_output_off_then_reports(client, monkeyp
     client.run(3000)
     assert client.hw.out_en.is_on() or client.app.player.playing
 
-    def boom(now, req):
+    def boom(now, req, slot=-1):
         raise RuntimeError("injected")
 
     monkeypatch.setattr(client.app.supervisor, "tick", boom)

@@ -227,7 +227,9 @@ def test_esp32_board_plays_through_rmt():
             cut += w != pl.phase_us
     # the RMT cannot pause at a boundary: a level change restarts the period (exact_holds)
     assert p.holds >= 1 and p.playing and cut <= p.holds
+    # a level change cuts one period (repaid by starting on the other leg, at the new level):
+    # within 5 % over this short run, where the PIO is exact
     pos, neg = p.charge_nc()
-    assert pos > 0 and abs(pos - neg) * 50 < pos + neg
+    assert pos > 0 and abs(pos - neg) * 20 < pos + neg
     p.stop()
     assert machine.world.level(ea) == 0 and machine.world.level(eb) == 0

@@ -51,7 +51,7 @@ BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches D
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
 PROBE_DEAD_US = const(25)  # between the two halves of a (balanced) contact probe
 GAP_RETRY_US = const(30)  # an undriven sample is retried once, this much later
-HK_SLOTS = const(5)  # housekeeping slots: the bus check in slot 1, the battery in slot 3
+HK_SLOTS = const(5)  # housekeeping slots: the bus check in slot 3, the battery in slot 4
 # Player.error codes (waveforms/player.py ERR_*; safety does not import it)
 _PLAYER_DEADMAN = const(1)  # the loop was silent: the hardware deadman dropped OUT_EN
 _PLAYER_EXCEPTION = const(2)  # the engine raised while playing: it switched off; a fault
@@ -199,7 +199,7 @@ class Supervisor:
 
     # --- the control tick ---------------------------------------------------------------------
 
-    def tick(self, now_ms, request_ua):
+    def tick(self, now_ms, request_ua, slot=-1):
         """One control tick. Returns the amplitude (uA) the player may use now: 0 without
         contact or with a latched fault.
 
@@ -227,14 +227,17 @@ class Supervisor:
         if stage.dac_error or (self._dac_flag and self.dac.error):
             self._latch(faults.DAC, now_ms)
             return 0
-        # Housekeeping (bus read-back, battery) in its own slot of HK_SLOTS ticks: each check
-        # runs every 20 ms / 100 ms anyway, and no tick carries both.
-        hk = self._hk + 1
-        if hk >= HK_SLOTS:
-            hk = 0
-        self._hk = hk
+        # Housekeeping (bus read-back, battery) in the app's slots 3 and 4 of 5 (the app's
+        # buttons, session logic and UI take 0-2): each check runs every 20 ms / 100 ms
+        # anyway, and no tick carries two slow jobs. Without a slot (-1: tests, tools) the
+        # supervisor keeps its own count.
+        if slot < 0:
+            slot = self._hk + 1
+            if slot >= HK_SLOTS:
+                slot = 0
+            self._hk = slot
         if (
-            hk == 1
+            slot == 3
             and self._bus_check
             and not _recent(self.clock, now_ms, self._bus_t0, BUS_CHECK_MS)
         ):
@@ -245,7 +248,7 @@ class Supervisor:
             except OSError:
                 self._latch(faults.DAC, now_ms)
                 return 0
-        if hk == 3 and self.battery is not None and self.bat_cutoff_mv > 0:
+        if slot == 4 and self.battery is not None and self.bat_cutoff_mv > 0:
             if self._check_battery(now_ms):
                 return 0
         player = self.player

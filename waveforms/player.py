@@ -30,8 +30,8 @@ ERR_PLAN = const(3)  # the plan cannot be played by the engine
 ERR_STALL = const(4)  # the engine stopped taking words: it is not advancing
 
 GUARD_US = const(50)  # no cfg is handed over this close to a period boundary (ambiguous)
-POLL_TICKS = const(4)  # a full poll every 4th control tick (8 ms at 500 Hz)
-HOLD_LEAD_US = const(8000)  # ask for a hold only when the boundary comes before the next poll
+POLL_MS = const(20)  # a full poll this often when the loop does not say (25 ms at 200 Hz)
+HOLD_LEAD_US = const(27000)  # ask for a hold only when the boundary comes before the next poll
 HOLD_EVERY_MS = const(40)  # level increases: at most one boundary pause per 40 ms
 STALL_SLACK_US = const(20000)
 _QUIET_MAX = const(0x1FFFFFFF)
@@ -72,7 +72,7 @@ class Player:
         self._ka_wait = 0  # us allowed for it to be taken
         self._hold_t = 0
         self._paused = False
-        self._tickn = 0
+        self._poll_ms = 0
         self.holds = 0
         self.max_hold_us = 0
         self.hold_us_total = 0
@@ -131,9 +131,10 @@ class Player:
             ua = pl.amp_ua
         self._amp = ua
 
-    def heartbeat(self, now_ms):
-        """Each control tick: feed the hardware deadman; every POLL_TICKS ticks (and every tick
-        while a boundary pause is expected) account and hand over what is due."""
+    def heartbeat(self, now_ms, poll=None):
+        """Each control tick: feed the hardware deadman; account and hand over what is due
+        when poll is True (the app's slot for it), or None and POLL_MS have passed, and at
+        every tick while a boundary pause is expected."""
         if not self.playing:
             return
         try:
@@ -142,11 +143,11 @@ class Player:
                 self._halt(ERR_DEADMAN)  # the hardware deadman dropped OUT_EN: the loop was late
                 return
             eng.feed()
-            n = self._tickn + 1
-            if n >= POLL_TICKS or self._state != _RUN:
-                n = 0
+            if poll is None:
+                poll = clock.ticks_diff(now_ms, self._poll_ms) >= POLL_MS
+            if poll or self._state != _RUN:
+                self._poll_ms = now_ms
                 self._poll()
-            self._tickn = n
         except Exception:  # noqa: BLE001 (the output goes off, whatever broke)
             self._halt(ERR_EXCEPTION)
 
@@ -340,6 +341,9 @@ class Player:
                 self._land(self._in)  # reported a few us before the boundary we computed
         else:
             self._account(now, True)  # the engine stopped mid-period: count what it played
+            if self._owe and not self._mono:
+                self._v = 3 - self._owe  # and the next period starts on the other leg
+            self._owe = 0
         self._in = 0
         self.holds += 1
         if self._state == _FINISH:
