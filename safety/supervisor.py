@@ -47,11 +47,11 @@ STALE_MS = const(2500)  # playing with no informative sample for this long: ramp
 CAP_GRACE_MS = const(4000)
 WDT_MS = const(500)
 CONTACT_STALE_MS = const(200)  # no sample for this long while nothing drives: contact unknown
-BUS_CHECK_MS = const(20)  # an I2C DAC is read back this often (a NACK latches DAC)
+BUS_CHECK_MS = const(20)  # an I2C DAC is read back at most this often (slot 4: every 25 ms)
 IDLE_CHECK_MS = const(20)  # output off: the sense is read this often (must read no current)
 PROBE_DEAD_US = const(25)  # between the two halves of a (balanced) contact probe
 GAP_RETRY_US = const(30)  # an undriven sample is retried once, this much later
-HK_SLOTS = const(5)  # housekeeping slots: the bus check in slot 3, the battery in slot 4
+HK_SLOTS = const(5)  # housekeeping in slot 4 of 5: the bus check, the battery
 # Player.error codes (waveforms/player.py ERR_*; safety does not import it)
 _PLAYER_DEADMAN = const(1)  # the loop was silent: the hardware deadman dropped OUT_EN
 _PLAYER_EXCEPTION = const(2)  # the engine raised while playing: it switched off; a fault
@@ -227,17 +227,17 @@ class Supervisor:
         if stage.dac_error or (self._dac_flag and self.dac.error):
             self._latch(faults.DAC, now_ms)
             return 0
-        # Housekeeping (bus read-back, battery) in the app's slots 3 and 4 of 5 (the app's
-        # buttons, session logic and UI take 0-2): each check runs every 20 ms / 100 ms
-        # anyway, and no tick carries two slow jobs. Without a slot (-1: tests, tools) the
-        # supervisor keeps its own count.
+        # Housekeeping (bus read-back, battery) in the app's slot 4 of 5 (the app's buttons,
+        # session logic, UI and the player's poll take 0-3): each check runs every 20 ms /
+        # 100 ms anyway, and no tick carries two slow jobs. Without a slot (-1: tests, tools)
+        # the supervisor keeps its own count.
         if slot < 0:
             slot = self._hk + 1
             if slot >= HK_SLOTS:
                 slot = 0
             self._hk = slot
         if (
-            slot == 3
+            slot == 4
             and self._bus_check
             and not _recent(self.clock, now_ms, self._bus_t0, BUS_CHECK_MS)
         ):

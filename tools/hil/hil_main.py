@@ -25,6 +25,9 @@ def main():
     period = _app.TICK_US
     budget = period // 4
     durs = array("i", [0] * _N)
+    slot_sum = array("i", [0] * 8)  # per slot of the app (its _slot after the tick)
+    slot_max = array("i", [0] * 8)
+    slot_n = array("i", [0] * 8)
     i = 0
     n = 0
     over = 0
@@ -42,6 +45,11 @@ def main():
         d = clock.ticks_diff(clock.ticks_us(), t0)
         durs[i] = d
         i = (i + 1) % _N
+        sl = a._slot & 7
+        slot_sum[sl] += d
+        slot_n[sl] += 1
+        if d > slot_max[sl]:
+            slot_max[sl] = d
         n += 1
         if d > budget:
             over += 1
@@ -73,6 +81,18 @@ def main():
                 "hil ticks n=%d med=%d p99=%d max=%d over=%d period=%d"
                 % (n, s[k // 2], s[k * 99 // 100], mx, over, period)
             )
+            print(
+                "hil slots "
+                + " ".join(
+                    "%d:%d/%d" % (j, slot_sum[j] // slot_n[j], slot_max[j])
+                    for j in range(8)
+                    if slot_n[j]
+                )
+            )
+            for j in range(8):
+                slot_sum[j] = 0
+                slot_max[j] = 0
+                slot_n[j] = 0
             n = 0
             over = 0
             mx = 0
