@@ -65,7 +65,9 @@ class App:
         )
         self.catalog = self.library.ids()
         self.player = Player.for_hw(hw)
-        self.supervisor = Supervisor(hw, self.player)
+        # The WDT is armed when the device leaves soft-off (DESIGN 4.7), not at the first tick:
+        # a host tool (mpremote) can talk to a device that is off.
+        self.supervisor = Supervisor(hw, self.player, arm_wdt=False)
         self.supervisor.set_mode(self.settings.get("mode"))
         self.ui = _ui.UI(hw)
         self.ui.lines = self._display_lines
@@ -284,6 +286,7 @@ class App:
 
     # -- power ----------------------------------------------------------------------------
     def _power_on(self):
+        self.supervisor.watchdog(True)  # a running device from here: a stall is a fault
         self.ui.cue("power_on")
         self._set_state(SELFTEST)
 
@@ -309,6 +312,9 @@ class App:
         self.settings.save()
         self.ui.cue("power_off")
         self._set_state(OFF)
+        # soft-off: a reset from now on is not a watchdog fault (the WDT cannot be stopped on
+        # rp2: it stays fed while the loop runs)
+        self.supervisor.watchdog(False)
 
     # -- idle -----------------------------------------------------------------------------
     def _idle(self, now, ep, em, eu, ed):
@@ -651,6 +657,7 @@ class App:
         """Long POWER in fault: clears once the cause is gone; otherwise the device powers
         down with the fault still latched (a power cycle that cannot hide the fault)."""
         if self.supervisor.clear(now):
+            self.supervisor.watchdog(True)  # on, out of a boot-time fault too
             self.fault = None
             self.ui.cue("click")
             self._set_state(IDLE)

@@ -18,7 +18,8 @@
 #   BATTERY         battery under cut-off on 3 reads 100 ms apart
 #   SOFTWARE        the stage commanded above the step's hard cap (engine clamp failed), or
 #                   trip(SOFTWARE) from the app's exception handler
-#   WATCHDOG        machine.reset_cause() == WDT_RESET at construction
+#   WATCHDOG        machine.reset_cause() == WDT_RESET at construction, and the board's marker
+#                   (hw.wdt_mark) says the WDT was armed by a running device then (DESIGN 4.7)
 from micropython import const
 
 from drivers import clock
@@ -66,7 +67,7 @@ def _recent(clk, now_ms, t0_ms, period_ms):
 
 
 class Supervisor:
-    def __init__(self, hw, player, clk=None, use_wdt=True, wdt_ms=None):
+    def __init__(self, hw, player, clk=None, use_wdt=True, wdt_ms=None, arm_wdt=True):
         self.hw = hw
         self.stage = hw.stage
         self.sense = hw.sense
@@ -82,6 +83,11 @@ class Supervisor:
         self._use_wdt = use_wdt and hasattr(hw, "make_wdt")
         self._wdt_ms = wdt_ms if wdt_ms is not None else getattr(hw, "wdt_timeout_ms", WDT_MS)
         self.wdt = None
+        # arm_wdt: the WDT is made at the first passing tick (a supervisor on its own guards a
+        # running output). The app passes False and calls watchdog(True) when the device leaves
+        # soft-off (DESIGN 4.7), so a host tool can talk to a device that is off.
+        self._arm_first = arm_wdt
+        self._mark = getattr(hw, "wdt_mark", None)  # f(on=None): the board's armed marker
         self.det = _c.Contact(self.rail_mv)
         self.probe_timer = _c.ProbeTimer()
         self.fault = None
@@ -131,12 +137,18 @@ class Supervisor:
         self._bat_have = False
         m = getattr(hw, "machine", None)
         if m is not None:
+            # A watchdog reset is a fault only when the WDT was armed by a running device: on
+            # rp2 machine.reset() (mpremote, make deploy) also reboots through the watchdog.
+            # Without a marker on the board every WDT_RESET counts (the old, safe reading).
+            mark = self._mark
             try:
-                if m.reset_cause() == m.WDT_RESET:
+                if m.reset_cause() == m.WDT_RESET and (mark is None or mark()):
                     self.boot_fault = faults.WATCHDOG
                     self._latch(faults.WATCHDOG, 0)
             except AttributeError:
                 pass
+            if mark is not None:
+                mark(False)  # read: the next reset is judged by what happens from now on
 
     # --- configuration (step start, not in the tick) ------------------------------------------
 
@@ -670,12 +682,26 @@ class Supervisor:
 
     # --- watchdog -----------------------------------------------------------------------------
 
+    def watchdog(self, on):
+        """The device leaves soft-off (True): arm the WDT (it cannot be stopped again on rp2)
+        and set the board's marker, so that a reset from now on is a watchdog fault. Back in
+        soft-off (False): clear the marker; the WDT, once armed, stays fed by the ticks, and a
+        reset from now on (a host tool's Ctrl-C or machine.reset()) is not a fault. Not in a
+        tick's hot path (a WDT is made, the marker written)."""
+        if on and self._use_wdt and self.wdt is None:
+            self.wdt = self.hw.make_wdt(self._wdt_ms)
+        mark = self._mark
+        if mark is not None:
+            mark(bool(on) and self._use_wdt)
+        if self.wdt is not None:
+            self.wdt.feed()
+
     def _feed(self):
-        if not self._use_wdt:
-            return
         wdt = self.wdt
         if wdt is None:
+            if not self._use_wdt or not self._arm_first:
+                return  # not armed: the device is in soft-off (watchdog(True) arms it)
             # Made at the first passing tick (once), so boot and self-test never race it.
-            wdt = self.hw.make_wdt(self._wdt_ms)
-            self.wdt = wdt
+            self.watchdog(True)
+            return
         wdt.feed()

@@ -7,8 +7,9 @@ def install():
     device-like time module (ticks_* and sleep_ms/us from a virtual clock that wraps at 2**30)."""
     import time
 
-    from vhw import esp32, machine, micropython, neopixel, rp2
+    from vhw import esp32, machine, micropython, neopixel, rp2, scratch
 
+    scratch.attach(machine)  # machine.mem32: the watchdog scratch registers
     sys.modules["machine"] = machine
     sys.modules["micropython"] = micropython
     sys.modules["neopixel"] = neopixel
@@ -21,8 +22,9 @@ def install():
 def install_mp():
     """MicroPython VM: it has micropython and time; machine, neopixel, rp2 and esp32 are
     missing."""
-    from vhw import esp32, machine, neopixel, rp2
+    from vhw import esp32, machine, neopixel, rp2, scratch
 
+    scratch.attach(machine)  # machine.mem32: the watchdog scratch registers
     sys.modules["machine"] = machine
     sys.modules["neopixel"] = neopixel
     sys.modules["rp2"] = rp2

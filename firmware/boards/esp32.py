@@ -40,6 +40,9 @@ RAIL_MV = 20000
 BAT_MV_FS = 6600
 BAT_CUTOFF_MV = 3300
 WDT_TIMEOUT_MS = 500
+# The watchdog-armed marker (DESIGN 4.7) in the RTC's user memory (machine.RTC().memory(),
+# RTC_NOINIT: kept through a watchdog reset). machine.reset() is a HARD_RESET on the ESP32.
+WDT_MARK_RTC = True
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
 
 

@@ -29,6 +29,7 @@ class Hardware:
         self.out_en = self.boost = self.stage = self.sense = self.battery = unset
         self.buttons = self.buzzer = self.led = self.display = self.pulse = unset
         self.probe_area_mm2 = self.make_wdt = self.machine = unset
+        self.wdt_mark = unset  # f(on=None): the watchdog-armed marker (_wdt_mark), or None
 
 
 def dac_ceiling(board, full_scale):
@@ -96,8 +97,52 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
         return machine.WDT(timeout=timeout_ms)
 
     hw.make_wdt = make_wdt
+    hw.wdt_mark = _wdt_mark(machine, board)
     hw.machine = machine
     return hw
+
+
+# The marker's value: "armed by a running device" (below 2**30: a small int on every port).
+_WDT_MAGIC = 0x1D0A57D1
+_WDT_TAG = b"wdt-armed"
+
+
+def _wdt_mark(machine, board):
+    """The board's watchdog-armed marker (DESIGN 4.7), kept where a watchdog reboot keeps it:
+    f(True) when the device leaves soft-off and arms the WDT, f(False) when it is back in
+    soft-off (or the boot read it); f() reads it at boot: True when the last reset came while a
+    running device had the WDT armed. rp2 and the sim board: a watchdog scratch register
+    (board.WDT_SCRATCH), and on rp2 a reboot that machine.reset() forced (WATCHDOG_REASON
+    FORCE, board.WDT_REASON) is not one; esp32: the RTC's user memory (kept through a WDT reset,
+    board.WDT_MARK_RTC). None when the board has no such place: every WDT_RESET is then a
+    watchdog fault."""
+    addr = getattr(board, "WDT_SCRATCH", None)
+    if addr is not None and hasattr(machine, "mem32"):
+        mem = machine.mem32
+        reason = getattr(board, "WDT_REASON", None)
+
+        def mark(on=None):
+            if on is None:
+                if mem[addr] != _WDT_MAGIC:
+                    return False
+                # machine.reset() reboots through the watchdog with its FORCE bit (pico-sdk
+                # watchdog_reboot): asked for, not a stall. A timeout sets TIMER instead.
+                return reason is None or not mem[reason] & 2
+            mem[addr] = _WDT_MAGIC if on else 0
+            return on
+
+        return mark
+    if getattr(board, "WDT_MARK_RTC", False) and hasattr(machine, "RTC"):
+        rtc = machine.RTC()
+
+        def mark_rtc(on=None):
+            if on is None:
+                return rtc.memory() == _WDT_TAG
+            rtc.memory(_WDT_TAG if on else b"")
+            return on
+
+        return mark_rtc
+    return None
 
 
 def _pulse_engine(board, pol_a, pol_b, out_en):

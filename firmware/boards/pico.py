@@ -42,6 +42,13 @@ RAIL_MV = 20000
 BAT_MV_FS = 6600  # 1:2 divider, 3.3 V reference
 BAT_CUTOFF_MV = 3300
 WDT_TIMEOUT_MS = 500
+# The watchdog-armed marker (DESIGN 4.7, firmware/boards/hw.py _wdt_mark): WATCHDOG_SCRATCH3.
+# The watchdog block is at 0x40058000: CTRL 0x00, LOAD 0x04, REASON 0x08 (bit 0 TIMER, bit 1
+# FORCE), SCRATCH0..7 0x0c..0x28. SCRATCH0/1 are the bootrom's (reset_usb_boot, i.e.
+# machine.bootloader()), SCRATCH4..7 pico-sdk's (watchdog_reboot / watchdog_enable magic);
+# MicroPython 1.28/1.29 uses none of SCRATCH2/3. Kept through a watchdog reboot, 0 at power-on.
+WDT_SCRATCH = 0x40058018
+WDT_REASON = 0x40058008
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
 
 

@@ -36,6 +36,10 @@ RAIL_MV = 20000
 BAT_MV_FS = 6600
 BAT_CUTOFF_MV = 3300
 WDT_TIMEOUT_MS = 500
+# The watchdog-armed marker in WATCHDOG_SCRATCH3, as on the Pico (vhw/scratch.py keeps it
+# through a WDT_RESET of the virtual board). No REASON register: machine.reset() on the
+# virtual board is a BoardReset, never a forced watchdog reboot.
+WDT_SCRATCH = 0x40058018
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
 
 
