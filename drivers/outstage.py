@@ -2,7 +2,14 @@
 # with the boost rail. Callers speak µA; codes exist only here and in the DAC driver.
 # What the stage drives now is read from the pins (OUT_EN, the legs), so it is true also while
 # a hardware pulse engine owns them.
-from drivers import hbridge
+# The boost rail (20 V, BOOST_EN) is up only around output: enable() brings it up and waits its
+# settle time (boost_settle_us, the board's BOOST_SETTLE_MS) before OUT_EN goes high; off()
+# leaves it up (a pause, a contact probe); shutdown() takes it down (soft-off, idle, fault).
+from micropython import const
+
+from drivers import clock, hbridge
+
+_SETTLE_STEP_US = const(500)  # the settle wait in short sleeps (a tick's waits stay < 1 ms)
 
 
 class OutputStage:
@@ -16,6 +23,9 @@ class OutputStage:
         self.set_ua_req = 0  # the last set_ua request
         self.dac_error = False
         self.engine = None  # a pulse engine that may own OUT_EN and the legs (board sets it)
+        self.boost_settle_us = 0  # the rail's settle time after BOOST_EN (the board sets it)
+        self._boost_ok = False  # the rail is up and has settled
+        self._boost_t0 = 0
         self.off()
 
     @property
@@ -54,8 +64,25 @@ class OutputStage:
     def set_polarity(self, pol):
         self.bridge.set(pol)
 
+    def boost_on(self):
+        """The compliance rail up: BOOST_EN high if it is low, then wait until it has been up
+        for boost_settle_us (returns at once once settled). No allocation."""
+        boost = self.boost
+        if self._boost_ok and boost.is_on():
+            return
+        if not boost.is_on():
+            boost.on()
+            self._boost_t0 = clock.ticks_us()
+        settle = self.boost_settle_us
+        left = settle - clock.ticks_diff(clock.ticks_us(), self._boost_t0)
+        while left > 0:
+            clock.sleep_us(left if left < _SETTLE_STEP_US else _SETTLE_STEP_US)
+            left = settle - clock.ticks_diff(clock.ticks_us(), self._boost_t0)
+        self._boost_ok = True
+
     def enable(self):
-        self.boost.on()
+        """OUT_EN high, the rail up (and settled) first."""
+        self.boost_on()
         self.out_en.on()
 
     def off(self):
@@ -72,6 +99,8 @@ class OutputStage:
         self.bridge.open()
 
     def shutdown(self):
-        """Power down: off, and the boost rail too."""
+        """No output to come (soft-off, idle, fault): off, and the boost rail down too. Never
+        raises."""
         self.off()
         self.boost.off()
+        self._boost_ok = False

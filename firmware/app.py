@@ -140,6 +140,13 @@ class App:
             self._state_t0 = clock.ticks_ms()
             if state == IDLE:
                 self._last_activity = self._state_t0  # 3 min idle counts from here
+            if state != RUNNING and state != PAUSED:
+                # No output to come in this state (off, self-test start, idle, complete, fault):
+                # the stage off and the 20 V rail down; enable() brings the rail up again, with
+                # its settle time, when output is about to start. Nothing is asked of the
+                # supervisor any more (no contact probes until a session asks again).
+                self._request = 0
+                self.hw.stage.shutdown()
             self.ui.show_state(state)
 
     def _display_lines(self):

@@ -2,6 +2,7 @@
 # leaves soft-off and a reset counts as a watchdog fault only when a running device had it
 # armed (DESIGN 4.7); the boost rail is up only around output; soft-off sleeps; the OLED is
 # redrawn in slices that fit the tick; the frozen-package layout of a deployed board.
+import json
 import os
 
 import machine
@@ -18,17 +19,42 @@ from vhw.vclock import WatchdogReset
 
 P = board.PINS
 MARK = board.WDT_SCRATCH
+SHORT = {
+    "format": 1,
+    "id": "short",
+    "name": "Short",
+    "purpose": "one minute of output",
+    "probe": "disk",
+    "steps": [
+        {
+            "area": "cheek",
+            "side": side,
+            "movement": "toward",
+            "strokes": 3,
+            "stroke_s": 10,
+            "shape": "biphasic",
+            "freq_hz": 10,
+            "intensity_ua": [50, 100],
+        }
+        for side in ("left", "right")
+    ],
+}  # 60 s: the shortest program the validator takes
 
 
 class Device:
     """One boot of the sim board running the app: its loop paced at the app's tick period
     (each tick takes the virtual time the sim board charges, then sleeps to the deadline)."""
 
-    def __init__(self, root, reset_cause=None):
+    def __init__(self, root, reset_cause=None, settings=None):
         self.vc, self.stage = make_sim_world(reset_cause=reset_cause)
+        if settings is not None:
+            with open(os.path.join(root, "settings.json"), "w") as f:
+                json.dump(settings, f)
         self.hw = board.build(machine)
         custom = os.path.join(root, "programs")
         os.makedirs(custom, exist_ok=True)
+        with open(os.path.join(custom, "short.json"), "w") as f:
+            json.dump(SHORT, f)
         self.app = appmod.App(self.hw, root, (programs.shipped_dir(), custom))
         self.states = set()
 
@@ -212,3 +238,120 @@ def test_scratch_fake_keeps_only_scratch_registers():
     m[scratch.SCRATCH0 + 12] = 0x1234
     m[scratch.WATCHDOG_BASE] = 7  # CTRL: not modelled
     assert m[scratch.SCRATCH0 + 12] == 0x1234 and m[scratch.WATCHDOG_BASE] == 0
+
+
+# --- the boost rail: up only around output (DESIGN 2) ------------------------------------------
+
+
+def boost_pin():
+    return machine.world.level(P["BOOST_EN"])
+
+
+class Watched(Device):
+    """Records BOOST_EN and OUT_EN at every tick with the state the app was in."""
+
+    def __init__(self, root, **kw):
+        super().__init__(root, **kw)
+        self.seen = []  # (state, BOOST_EN, OUT_EN, playing)
+        self.rises = []  # (t_us BOOST_EN rose, t_us OUT_EN first rose after it)
+        self._boost_up = None
+        machine.world.listeners.append(self._pin)
+
+    def _pin(self, kind, ident, value):
+        if kind != "pin":
+            return
+        t = self.vc.now_us_abs()
+        if ident == P["BOOST_EN"] and value:
+            self._boost_up = t
+        elif ident == P["OUT_EN"] and value and self._boost_up is not None:
+            self.rises.append((self._boost_up, t))
+            self._boost_up = None
+
+    def tick(self):
+        super().tick()
+        a = self.app
+        self.seen.append((a.state, boost_pin(), self.hw.out_en.is_on(), a.player.playing))
+
+
+@pytest.mark.rule("4.6")
+def test_boost_low_in_every_state_without_output(root):
+    d = Watched(root)
+    d.run(300)  # soft-off
+    d.power_on()  # self-test, idle
+    d.run(500)
+    d.stage.set_load(True, 20000)
+    d.press("BTN_POWER", 100, 3000)  # start: running on skin
+    assert d.app.state == "running" and boost_pin() == 1
+    d.stage.set_load(False)
+    d.run(500)  # lifted: paused, contact probes (they need the rail)
+    assert d.app.state == "paused"
+    d.stage.set_load(True, 20000)
+    d.run(1000)
+    d.stage.set_fault("short_circuit", True)
+    d.run(200)
+    assert d.app.state == "fault"
+    d.stage.set_fault("short_circuit", False)
+    d.stage.set_load(False)
+    d.press("BTN_POWER", 1200)  # clear: idle
+    assert d.app.state == "idle"
+    d.run(300)
+    d.power_off()
+    d.run(300)
+    states = {s for s, _, _, _ in d.seen}
+    assert {"off", "idle", "running", "paused", "fault"} <= states
+    for state, boost, out_en, _playing in d.seen:
+        if state not in ("running", "paused"):
+            assert boost == 0, state  # off, self-test done, idle, complete, fault
+        if out_en:
+            assert boost == 1  # never output without the rail
+    assert boost_pin() == 0
+    # the rail came up before OUT_EN, by the board's settle time
+    assert d.rises
+    for up, en in d.rises:
+        assert en - up >= board.BOOST_SETTLE_MS * 1000, (up, en)
+
+
+def test_boost_low_after_a_program_completes_and_after_find_my_level(root):
+    d = Watched(root, settings={"last_program": "short"})
+    d.power_on()
+    assert d.app.program_id == "short"
+    d.stage.set_load(True, 20000)
+    d.press("BTN_POWER", 100, 100)  # start
+    for _ in range(900):
+        if d.app.state == "complete":
+            break
+        d.run(100)
+    assert d.app.state == "complete" and boost_pin() == 0
+    d.run(9000)
+    assert d.app.state == "idle" and boost_pin() == 0
+    assert all(b == 0 for s, b, _, _ in d.seen if s in ("complete", "idle"))
+    d.press("BTN_PLUS", 1200, 3000)  # find my level: running
+    assert d.app.state == "running" and boost_pin() == 1
+    d.press("BTN_PLUS", 100, 300)  # the tingle: stored, back to idle
+    assert d.app.state == "idle" and boost_pin() == 0
+
+
+def test_selftest_checks_the_boost_switches_off(sim):
+    from safety import selftest
+
+    vc, stage, hw = sim
+    ok, lines, code = selftest.run(hw, True)
+    assert ok, lines
+    assert any(ln.startswith("selftest: boost_off  ok") and "BOOST_EN low" in ln for ln in lines)
+    assert not hw.boost.is_on() and not hw.out_en.is_on()
+    hw.boost.off = lambda: None  # a boost enable stuck high: the rail stays up
+    hw.boost.on()
+    ok, lines, code = selftest.run(hw, True)
+    assert not ok and code == faults.SELFTEST
+    assert any(ln.startswith("selftest: boost_off  FAIL") for ln in lines)
+
+
+def test_selftest_with_the_probes_on_skin_does_not_judge_the_boost(sim):
+    from safety import selftest
+
+    vc, stage, hw = sim
+    stage.set_load(True, 20000)
+    ok, lines, code = selftest.run(hw, True)
+    assert ok, lines
+    assert any("boost_off" in ln and "not checked" in ln for ln in lines)
+    assert not hw.boost.is_on()

@@ -14,6 +14,9 @@
 #                shows as the rail even into no load)
 #   probe        OUT_EN on, 20 uA into whatever is connected: no load -> voltage at the rail
 #                (boost and voltage sense work); a load -> about 20 uA flows and reads, no short
+#   boost_off    BOOST_EN low, then the same 20 uA with OUT_EN on: no load -> the electrode
+#                voltage stays well below the rail (the boost really switches off); with a load
+#                the voltage is I x Z either way: not checked. The rail stays down afterwards.
 #   battery      above cut-off
 #   programs     program files valid (passed in)
 from micropython import const
@@ -51,7 +54,7 @@ def run(hw, programs_ok=True, verbose=False):
         lines.append(_line("dac", False, "DAC/I2C error: %r" % (e,)))
         code = faults.DAC
     finally:
-        stage.off()
+        stage.shutdown()  # output off and the boost rail down
     if stage.dac_error and code is None:
         lines.append(_line("dac", False, "DAC/I2C error while switching off"))
         code = faults.DAC
@@ -138,6 +141,25 @@ def _hardware(hw, lines):
     lines.append(_line("probe", ok, why))
     if not ok and code is None:
         code = faults.SHORT if short else faults.SELFTEST
+
+    # the boost rail off: the same probe current must no longer reach the rail
+    probe_ok = ok
+    stage.shutdown()
+    if probe_ok and ua < _c.MIN_UA:
+        stage.set_ua(_c.PROBE_UA)
+        stage.set_polarity(-1)
+        hw.out_en.on()  # OUT_EN alone: enable() would bring the rail up again
+        try:
+            ua, mv, ri, rv = _read(hw)
+        finally:
+            stage.off()
+        ok = not hw.boost.is_on() and mv * 2 < rail
+        lines.append(_line("boost_off", ok, "%d mV with BOOST_EN low (rail %d mV)" % (mv, rail)))
+        if not ok and code is None:
+            code = faults.SELFTEST
+    else:
+        why = "a load is connected" if probe_ok else "the probe failed"
+        lines.append(_line("boost_off", True, "not checked: " + why))
     return code
 
 

@@ -399,8 +399,8 @@ class Supervisor:
         self._probe_pol = pol
         stage.set_ua(_c.PROBE_UA)
         stage.set_polarity(pol)
+        stage.enable()  # waits for the boost rail first if it was down: not part of the pulse
         t0 = clk.ticks_us()
-        stage.enable()
         try:
             clk.sleep_us(_c.PROBE_SETTLE_US)
             self.sense.read()

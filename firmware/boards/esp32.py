@@ -37,6 +37,11 @@ SENSE_MV_FS = 22000
 # The ESP32's ADC is noisy: four conversions per channel, averaged.
 SENSE_OVERSAMPLE = 4
 RAIL_MV = 20000
+# The boost converter reaches the rail this long after BOOST_EN (soft start into a few uF of
+# output capacitance, no load while OUT_EN is low): OUT_EN waits for it. Measure it on your
+# board (BOOST_EN to the rail at 90 % on a scope) and set it here. BOOST_EN is low whenever no
+# output is to come (soft-off, idle, fault).
+BOOST_SETTLE_MS = 2
 BAT_MV_FS = 6600
 BAT_CUTOFF_MV = 3300
 WDT_TIMEOUT_MS = 500

@@ -54,6 +54,7 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
     hw.out_en = Switch(out_en)
     hw.boost = Switch(Pin(P["BOOST_EN"], Pin.OUT, value=0))
     hw.stage = OutputStage(dac, hw.bridge, hw.out_en, hw.boost, board.UA_FS)
+    hw.stage.boost_settle_us = board.BOOST_SETTLE_MS * 1000
     hw.pulse = _pulse_engine(board, pol_a, pol_b, out_en)
     hw.stage.engine = hw.pulse
     hw.sense = Sense(

@@ -33,6 +33,7 @@ SENSE_MV_FS = 22000
 # As the Pico (the simulator plays the Pico's timing).
 SENSE_OVERSAMPLE = 1
 RAIL_MV = 20000
+BOOST_SETTLE_MS = 2  # as the Pico
 BAT_MV_FS = 6600
 BAT_CUTOFF_MV = 3300
 WDT_TIMEOUT_MS = 500
