@@ -17,8 +17,9 @@ MAX_LATCH_MS = {
     "dac_stuck_high": 20,
     # a shorted load reads < 500 Ohm on the next ticks
     "short_circuit": 20,
-    # the DAC stops acknowledging at its next write (every tick while running)
-    "i2c_error": 20,
+    # the DAC stops acknowledging at its next write, or at the read-back in the supervisor's
+    # housekeeping slot (every 5th tick: 25 ms at 200 Hz)
+    "i2c_error": 30,
     # sense mismatch: 500 ms of < 50 % (DESIGN 4.6), plus the confirmation ticks
     "sense_open": 700,
     "sense_stuck_high": 700,

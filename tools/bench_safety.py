@@ -109,11 +109,11 @@ class Rig:
         sup = self.sup
         player = self.player
         now = self.now_ms()
-        t_start = self.t_us()
         player.heartbeat(now)
+        t_sup = self.t_us()  # the supervisor's own instant (the heartbeat may take bus time)
         allowed = sup.tick(now, self.request)
         self.ticks += 1
-        self.allowed_log.append((t_start, allowed, sup._allowed_na))
+        self.allowed_log.append((t_sup, allowed, sup._allowed_na))
         try:
             if not self.manage_player:
                 if player.playing:
@@ -133,8 +133,10 @@ class Rig:
         return allowed
 
     def run_ms(self, ms):
-        n = (ms + TICK_MS - 1) // TICK_MS
-        for _ in range(n):
+        """ms of virtual time, a tick every TICK_MS (the ticks take virtual time themselves:
+        the sim board charges the target's I2C and ADC costs)."""
+        end = self.t_us() + ms * 1000
+        while self.t_us() < end:
             self.tick()
             self.vc.sleep_us(TICK_MS * 1000)
 

@@ -1,25 +1,26 @@
 """Waveform figures for ``make bench`` (DESIGN 7), called by tools/bench.py.
 
+The pulse edges come from hardware (rp2: PIO state machines, drivers/pulsepio.py; esp32: RMT),
+played on the sim board by the vhw.rp2 fake one instruction per state-machine cycle. So:
+
 ``measure_cpython() -> dict`` (CPython, fakes installed by the caller or here):
   plan_build_us_cpython     µs per waveforms.plan.build into a preallocated Plan, median of a
-                            mix (biphasic 100 Hz, monophasic 1 kHz with its alternation search,
-                            wave 7.5 Hz with a phase width)
-  segment_us_cpython        µs per played segment: the timer callback of the player driving the
-                            sim board's output stage (fake I2C MCP4725 + pins + stage model)
-  freq_error_pct_max        worst |f_measured - f| / f in %, 10 s runs on the sim board (virtual
-                            clock, fake machine.Timer) for biphasic and monophasic plans at a
-                            log sweep of 0.3..1000 Hz incl. fractional frequencies; f_measured
-                            from the recorded bridge edges (starts of the conducting phases)
-``measure_micropython(runner) -> dict`` (the MicroPython VM, webassembly port, via
-tools.mpvm.runner, device sources loaded):
-  plan_build_us_micropython, segment_us_micropython (callback cost minus the driving loop's)
-  alloc_bytes_per_segment_micropython   gc.mem_alloc() delta per segment, GC disabled
-  max_phase_stretch_ms      the player on the VM's real clock with the timer emulated by a
-                            polling loop (a soft timer, as on rp2): every ~20 ms a gc.collect()
-                            over a ~190 KB heap with live app-like objects, every ~50 ms a
-                            session-log line appended to a file; the worst lateness of a segment
-                            edge (= how much a phase got longer). On a hard-IRQ timer (ESP32) or
-                            the PWM strategy (rp2 >= 8 Hz) GC cannot delay an edge at all.
+                            mix (biphasic 100 Hz, monophasic 1 kHz, wave 7.5 Hz)
+  segment_us_cpython        None: no Python code runs per segment (the hardware plays them)
+  freq_error_pct_max        worst |f_measured - f| / f in %, 10 s runs on the sim board for
+                            biphasic and monophasic plans at a log sweep of 0.3..1000 Hz, from
+                            the recorded bridge edges (starts of the conducting phases)
+  dead_time_error_us_max    worst |played - planned| phase or dead time on the pins over the
+                            same runs (the control loop ticking at 200 Hz with the target's
+                            I2C/ADC costs, level changes at period boundaries included)
+  max_phase_stretch_ms      worst lengthening of a phase while the CPU is away (a GC pass or a
+                            flash write: 5 ms without a tick, every 50 ms) on the sim board
+  net_charge_pct_max_20s    worst |net| / total charge over any 20 s window, every preset run
+                            whole on the sim board (a client at level 10 on 20 kOhm), from the
+                            current through the load (the stage model: what a scope shows)
+``measure_micropython(runner) -> dict`` (the MicroPython VM): plan_build_us_micropython;
+  segment_us_micropython and alloc_bytes_per_segment_micropython None (no Python per segment;
+  the player's part of a tick is checked allocation-free in host_tests/mp_tests).
 Each figure is a number, or None when it could not be measured.
 """
 
@@ -39,6 +40,8 @@ SWEEP_MHZ = (
     123456, 250000, 333333, 500000, 777777, 999999, 1000000,
 )  # fmt: skip
 RUN_US = 10_000_000
+TICK_US = 5000  # the app's control tick (200 Hz)
+WINDOW_US = 20_000_000
 
 
 def _setup():
@@ -57,6 +60,7 @@ def _sim():
     from vhw import install
 
     vc, stage = install.make_sim_world()
+    stage.set_load(True, 20000)
     return vc, stage, board.build(machine), board
 
 
@@ -82,38 +86,28 @@ def plan_build_us_cpython() -> float:
     return round(statistics.median(per), 2)
 
 
-def segment_us_cpython() -> float:
-    from drivers import clock
-    from vhw.rig import Rig
-    from waveforms import plan as P
-
-    rig = Rig()
-    vc, tim, p = rig.clock, rig.tim, rig.player
-    p.start(P.make(P.BIPHASIC, 1000000, 500, 500), 500)
-    n = 20000
-
-    def loop(fire):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            vc._step(tim.period)
-            p.heartbeat(clock.ticks_ms())
-            if fire:
-                tim.callback(tim)
-        return time.perf_counter() - t0
-
-    base = min(loop(False) for _ in range(2))
-    full = min(loop(True) for _ in range(2))
-    p.stop()
-    return round(max(full - base, 0.0) * 1e6 / n, 2)
-
-
 def _edge_starts(rec, a_pin, b_pin):
     """Times (abs µs) at which a conducting phase starts (either leg goes high)."""
     return [t for t, kind, ident, v in rec if kind == "pin" and ident in (a_pin, b_pin) and v]
 
 
-def freq_error(shape, f_mhz, run_us=RUN_US):
-    """(% error, periods seen) of one 10 s run on the sim board."""
+def _phases(rec, a_pin, b_pin):
+    """[(start, end, leg)] of conducting phases from pin edges (abs µs)."""
+    out = []
+    hi = {}
+    for t, kind, ident, v in rec:
+        if kind != "pin" or ident not in (a_pin, b_pin):
+            continue
+        if v:
+            hi[ident] = t
+        elif ident in hi:
+            out.append((hi.pop(ident), t, 1 if ident == a_pin else 2))
+    return out
+
+
+def play(shape, f_mhz, run_us=RUN_US, stall_every_us=0, stall_us=0, ramp=True):
+    """One run of the player on the sim board, the loop ticking every TICK_US (optionally away
+    for stall_us every stall_every_us). Returns (plan, phases, player)."""
     from drivers import clock
     from waveforms import plan as P
     from waveforms.player import Player
@@ -125,359 +119,243 @@ def freq_error(shape, f_mhz, run_us=RUN_US):
     )
     pl = P.make(shape, f_mhz, 300, 500)
     p = Player.for_hw(hw)
-    p.start(pl, 300)
-    end = vc.now_us_abs() + run_us
+    p.start(pl, 100 if ramp else 300)
+    t0 = vc.now_us_abs()
+    end = t0 + run_us
+    next_stall = t0 + stall_every_us if stall_every_us else None
+    lvl = 100
     while vc.now_us_abs() < end:
-        vc.sleep_us(min(2000, end - vc.now_us_abs()))
+        now = vc.now_us_abs()
+        if next_stall is not None and now >= next_stall:
+            vc.advance(stall_us)  # the CPU is away: no tick, no feed
+            next_stall += stall_every_us
+        vc.sleep_us(min(TICK_US, max(1, end - vc.now_us_abs())))
+        if ramp and lvl < 300:
+            lvl += 1  # a soft start: level changes at period boundaries (holds)
+            p.set_amplitude(lvl)
         p.heartbeat(clock.ticks_ms())
     p.stop()
     if p.error:
         raise RuntimeError("player error %d at %d mHz" % (p.error, f_mhz))
-    starts = _edge_starts(rec, board.PINS["POL_A"], board.PINS["POL_B"])
-    # biphasic: two conducting phases per period, take the positive ones (every other)
-    step = 2 if shape != P.MONOPHASIC else 1
-    starts = starts[::step]
-    if len(starts) < 2:
-        return None, len(starts)
-    periods = len(starts) - 1
-    measured_us = (starts[-1] - starts[0]) / periods
-    want_us = 1e9 / f_mhz
-    return abs(want_us - measured_us) / want_us * 100.0, periods
+    return pl, _phases(rec, board.PINS["POL_A"], board.PINS["POL_B"]), p
 
 
-def freq_error_pct_max(detail=None) -> float | None:
+def timing_errors(pl, phases):
+    """(worst |phase - plan| us, worst |dead - plan| us inside a biphasic period)."""
     from waveforms import plan as P
 
-    worst = 0.0
+    ph_err = max((abs((e - s) - pl.phase_us) for s, e, _ in phases[:-1]), default=None)
+    dead_err = 0
+    if pl.shape != P.MONOPHASIC:
+        for (_s0, e0, l0), (s1, _e1, l1) in zip(phases, phases[1:]):
+            if l1 != l0 and s1 - e0 < pl.period_us // 2:  # + then - in one period
+                d = s1 - e0
+                if d < pl.dead_us * 4:  # a boundary pause is not a dead time
+                    dead_err = max(dead_err, abs(d - pl.dead_us))
+    return ph_err, dead_err
+
+
+def freq_error(pl, phases):
+    """% error of the long-run frequency from the starts of the phases on one leg, across
+    runs without boundary pauses (a level change holds the engine for a moment)."""
+    from waveforms import plan as P
+
+    leg = phases[0][2] if phases else 1
+    starts = [s for s, _, lg in phases if lg == leg]
+    if pl.shape == P.MONOPHASIC:
+        starts = [s for s, _, _ in phases]
+    per = [b - a for a, b in zip(starts, starts[1:]) if b - a < pl.period_us * 3 // 2]
+    if len(per) < 2:
+        return None
+    want = 1e9 / pl.freq_mhz
+    return abs(statistics.mean(per) - want) / want * 100.0
+
+
+def sweep(detail=None):
+    """(freq_error_pct_max, dead_time_error_us_max) over the sweep."""
+    from waveforms import plan as P
+
+    f_worst = 0.0
+    t_worst = 0
     for shape in (P.BIPHASIC, P.MONOPHASIC):
         for f in SWEEP_MHZ:
             try:
-                err, n = freq_error(shape, f)
+                pl, phases, p = play(shape, f, ramp=False)
             except ValueError:  # a monophasic frequency that cannot balance: not playable
                 continue
+            err = freq_error(pl, phases)
+            ph, dead = timing_errors(pl, phases)
             if detail is not None:
-                detail.append((shape, f, err, n))
-            if err is None:
-                return None
-            worst = max(worst, err)
-    return round(worst, 6)
+                detail.append((shape, f, err, len(phases), ph, dead))
+            if err is not None:
+                f_worst = max(f_worst, err)
+            t_worst = max(t_worst, ph or 0, dead or 0)
+        # with a soft start (boundary holds) at a few frequencies: still exact phases
+        for f in (10000, 100000, 1000000):
+            pl, phases, p = play(shape, f, run_us=3_000_000, ramp=True)
+            ph, dead = timing_errors(pl, phases)
+            t_worst = max(t_worst, ph or 0, dead or 0)
+    return round(f_worst, 6), t_worst
+
+
+def max_phase_stretch_ms() -> float:
+    """The CPU away 5 ms every 50 ms (a GC pass, a flash write): phases keep their width."""
+    from waveforms import plan as P
+
+    worst = 0
+    for f in (40000, 100000):
+        pl, phases, p = play(P.BIPHASIC, f, run_us=2_000_000, stall_every_us=50000, stall_us=5000)
+        for s, e, _ in phases[:-1]:
+            worst = max(worst, (e - s) - pl.phase_us)
+    return round(worst / 1000.0, 3)
+
+
+def net_charge_pct_max_20s(detail=None) -> float | None:
+    """Every preset whole on the sim board; the worst 20 s window from the load current."""
+    from tools.sim import api, scenario
+
+    worst = None
+    ids = api.program_ids() or []
+    for pid in ids:
+        scn = scenario.validate(
+            {
+                "duration_ms": 13 * 60 * 1000,  # the longest preset is 11 min
+                "board": "sim",
+                "events": [
+                    {"t_ms": 0, "press": "power", "hold_ms": 1500},
+                    {"t_ms": 2500, "contact": True, "impedance_ohm": 20000},
+                    {"t_ms": 5000, "press": "power"},
+                ],
+            }
+        )
+        with tempfile.TemporaryDirectory() as d:
+            _summ, tr = api.simulate(scn, d, program=pid, vcd=False, png=False)
+        pct = window_pct(tr.t, tr.meas)
+        if detail is not None:
+            detail.append((pid, pct))
+        if pct is not None:
+            worst = pct if worst is None else max(worst, pct)
+    return None if worst is None else round(worst, 3)
+
+
+def window_pct(t, v):
+    """Worst |net| / total over 20 s windows (starting every 100 ms) of a piecewise-constant
+    current v (µA) with change times t (µs)."""
+    if len(t) < 2 or t[-1] - t[0] < WINDOW_US:
+        return None
+    cn = [0.0]
+    ca = [0.0]
+    for i in range(len(t) - 1):
+        dt = t[i + 1] - t[i]
+        cn.append(cn[-1] + v[i] * dt)
+        ca.append(ca[-1] + abs(v[i]) * dt)
+
+    import bisect
+
+    def at(c, x):
+        k = bisect.bisect_right(t, x) - 1
+        if k >= len(t) - 1:
+            return c[-1]
+        return c[k] + (c[k + 1] - c[k]) * (x - t[k]) / (t[k + 1] - t[k])
+
+    worst = 0.0
+    s = t[0]
+    while s + WINDOW_US <= t[-1]:
+        tot = at(ca, s + WINDOW_US) - at(ca, s)
+        if tot > 0:
+            net = at(cn, s + WINDOW_US) - at(cn, s)
+            # windows with almost no charge (pauses) say nothing of the balance
+            if tot >= 20 * WINDOW_US:  # at least 20 uA on average
+                worst = max(worst, abs(net) / tot * 100.0)
+        s += 100000
+    return worst
 
 
 def measure_cpython() -> dict:
     _setup()
     out: dict = {}
+    out["segment_us_cpython"] = None  # no Python per segment: the hardware plays them
     for key, fn in (
         ("plan_build_us_cpython", plan_build_us_cpython),
-        ("segment_us_cpython", segment_us_cpython),
-        ("freq_error_pct_max", freq_error_pct_max),
+        (("freq_error_pct_max", "dead_time_error_us_max"), sweep),
+        ("max_phase_stretch_ms", max_phase_stretch_ms),
+        ("net_charge_pct_max_20s", net_charge_pct_max_20s),
     ):
         try:
-            out[key] = fn()
+            v = fn()
+            if isinstance(key, tuple):
+                out.update(zip(key, v))
+            else:
+                out[key] = v
         except Exception as e:  # noqa: BLE001 - one figure failing must not lose the others
-            out[key] = None
-            out[key + "_error"] = repr(e)
+            for k in key if isinstance(key, tuple) else (key,):
+                out[k] = None
+                out[k + "_error"] = repr(e)
     return out
 
 
 # ---- MicroPython VM ----
 
 VM_SCRIPT = r"""
-import gc
 import json
 import time
 
-import micropython
-
-from drivers import clock
 from waveforms import plan as P
-from waveforms.player import Player
 
-import machine
-from drivers.hbridge import HBridge
-from drivers.mcp4725 import MCP4725
-from drivers.outstage import OutputStage
-from drivers.switch import Switch
-
-res = {}
-_MASK = (1 << 30) - 1
-_HALF = 1 << 29
-
-
-def wrap_add(t, d):
-    x = t - _MASK + d - 1
-    if x >= 0:
-        return x
-    return t + d
-
-
-class Clk:
-    def __init__(self):
-        self.us = 0
-        self.ms = 0
-        self.sub = 0
-    def ticks_us(self):
-        return self.us
-    def ticks_ms(self):
-        return self.ms
-    def ticks_add(self, t, d):
-        return (t + d) & _MASK
-    def ticks_diff(self, a, b):
-        d = a - b
-        if d >= _HALF:
-            return d - _MASK - 1
-        if d < -_HALF:
-            return d + _MASK + 1
-        return d
-    def sleep_ms(self, n):
-        pass
-    def sleep_us(self, n):
-        pass
-    def advance(self, d):
-        self.us = wrap_add(self.us, d)
-        s = self.sub + d
-        self.ms = wrap_add(self.ms, s // 1000)
-        self.sub = s % 1000
-
-
-class Tim:
-    ONE_SHOT = 0
-    PERIODIC = 1
-    def __init__(self):
-        self.period = 0
-        self.callback = None
-        self.armed = False
-        self.due = 0
-    def init(self, mode=0, period=0, tick_hz=1000, callback=None, hard=False):
-        self.period = period
-        self.callback = callback
-        self.due = clock.ticks_add(clock.ticks_us(), period)
-        self.armed = True
-    def deinit(self):
-        self.armed = False
-
-
-Pin = machine.Pin
-i2c = machine.I2C(0)
-dev = machine.I2CDevice(0, 0x60)
-dac = MCP4725(i2c, 0x60, max_code=3722)
-bridge = HBridge(Pin(10, Pin.OUT, value=0), Pin(11, Pin.OUT, value=0))
-st = OutputStage(dac, bridge, Switch(Pin(12, Pin.OUT, value=0)),
-                 Switch(Pin(13, Pin.OUT, value=0)), 1100)
-
-# plan build
 pl = P.Plan()
-mix = ((P.BIPHASIC, 100000, 500, 400, None), (P.MONOPHASIC, 1000000, 300, 500, None),
-       (P.WAVE, 7500, 800, 800, 2000))
+mix = (
+    (P.BIPHASIC, 100000, 500, 400, None),
+    (P.MONOPHASIC, 1000000, 300, 500, None),
+    (P.WAVE, 7500, 800, 800, 2000),
+)
 per = []
 for shape, f, a, c, ph in mix:
-    n = 1000
-    best = None
-    for _ in range(3):
-        t0 = time.ticks_ms()
-        for _ in range(n):
-            P.build(pl, shape, f, a, c, phase_us=ph)
-        v = time.ticks_diff(time.ticks_ms(), t0) * 1000 / n
-        best = v if best is None or v < best else best
-    per.append(best)
-per.sort()
-res["plan_build_us_micropython"] = per[1]
-
-# segment cost on a virtual clock (callback called the way the timer would)
-clk = Clk()
-clock.use(clk)
-tim = Tim()
-p = Player(st, timer_factory=lambda: tim)
-bi = P.make(P.BIPHASIC, 1000000, 500, 500)
-p.start(bi, 500)
-N = 5000
-state = [0]
-
-def loop_fire():
-    i = 0
-    n = state[0]
-    while i < n:
-        clk.advance(tim.period)
-        p.heartbeat(clk.ms)
-        tim.callback(tim)
-        i += 1
-
-def loop_base():
-    i = 0
-    n = state[0]
-    while i < n:
-        clk.advance(tim.period)
-        p.heartbeat(clk.ms)
-        i += 1
-
-state[0] = N
-best_f = best_b = None
-for _ in range(3):
-    t0 = time.ticks_us(); loop_fire(); tf = time.ticks_diff(time.ticks_us(), t0)
-    t0 = time.ticks_us(); loop_base(); tb = time.ticks_diff(time.ticks_us(), t0)
-    best_f = tf if best_f is None or tf < best_f else best_f
-    best_b = tb if best_b is None or tb < best_b else best_b
-res["segment_us_micropython"] = (best_f - best_b) / N
-res["segment_loop_us_micropython"] = best_f / N
-
-# heap bytes per segment, GC off
-state[0] = 2000
-gc.collect()
-gc.disable()
-before = gc.mem_alloc()
-loop_fire()
-used = gc.mem_alloc() - before
-gc.enable()
-res["alloc_bytes_per_segment_micropython"] = (used + 1999) // 2000
-ok = False
-micropython.heap_lock()
-try:
-    loop_fire()
-    ok = True
-except MemoryError:
-    pass
-finally:
-    micropython.heap_unlock()
-res["heap_lock_ok"] = ok
-p.stop()
-
-# phase stretch. The VM's clocks tick in whole ms (ticks_us steps by 1000), so:
-# 1. the blocking operations a soft-timer edge can wait behind are timed as averages over
-#    many repeats: gc.collect() over an app-like live heap (~60 KB) and one session-log line
-#    appended to a file (open, write, close); a phase is lengthened by at most the longest of
-#    them plus one segment's own cost;
-# 2. the player also runs on the real clock with the timer emulated by polling its deadline
-#    and both operations injected (gc every 20 ms, a log line every 50 ms): the worst edge
-#    lateness observed, at 1 ms resolution, is reported beside it.
-clock.use(None)
-live = [{"k%d" % i: [i] * 8, "s": "x" * 40} for i in range(300)]
-garbage = [None]
-
-def make_garbage():
-    garbage[0] = [bytearray(64) for _ in range(50)]
-
-def log_line(now_ms):
-    with open("/out/session.jsonl", "a") as f:
-        f.write(json.dumps({"t": now_ms, "prog": "lift", "q_nc": p.charge_nc()}) + "\n")
-
-def avg_us(fn, n):
+    n = 300
     t0 = time.ticks_ms()
     for _ in range(n):
-        fn()
-    return time.ticks_diff(time.ticks_ms(), t0) * 1000 / n
-
-def gc_once():
-    make_garbage()
-    gc.collect()
-
-def worst_batch_us(fn, batches, n):
-    # the slowest of several batch averages: as close to a worst case as a 1 ms clock allows
-    worst = 0
-    for _ in range(batches):
-        v = avg_us(fn, n)
-        if v > worst:
-            worst = v
-    return worst
-
-res["gc_collect_us"] = worst_batch_us(gc_once, 10, 50)
-res["log_write_us"] = worst_batch_us(lambda: log_line(1), 10, 50)
-
-def max_ms(fn, n):
-    worst = 0
-    for _ in range(n):
-        t0 = time.ticks_ms()
-        fn()
-        d = time.ticks_diff(time.ticks_ms(), t0)
-        if d > worst:
-            worst = d
-    return worst
-
-res["gc_collect_max_ms"] = max_ms(gc_once, 200)
-res["log_write_max_ms"] = max_ms(lambda: log_line(2), 200)
-gc.collect()
-res["gc_heap_bytes"] = gc.mem_alloc()
-
-def stretch_run(ms, gc_every_ms, log_every_ms, f_mhz):
-    p.start(P.make(P.BIPHASIC, f_mhz, 500, 500), 500)
-    t_end = time.ticks_add(time.ticks_ms(), ms)
-    next_gc = time.ticks_add(time.ticks_ms(), gc_every_ms)
-    next_log = time.ticks_add(time.ticks_ms(), log_every_ms)
-    gcs = logs = 0
-    while time.ticks_diff(t_end, time.ticks_ms()) > 0:
-        now_ms = time.ticks_ms()
-        p.heartbeat(now_ms)
-        if tim.armed and time.ticks_diff(time.ticks_us(), p._due) >= 0:
-            tim.armed = False
-            tim.callback(tim)
-        if gc_every_ms and time.ticks_diff(now_ms, next_gc) >= 0:
-            next_gc = time.ticks_add(next_gc, gc_every_ms)
-            gc_once()
-            gcs += 1
-        if log_every_ms and time.ticks_diff(now_ms, next_log) >= 0:
-            next_log = time.ticks_add(next_log, log_every_ms)
-            log_line(now_ms)
-            logs += 1
-    p.stop()
-    return [p.max_stretch_us, p.segments_played, gcs, logs, p.error]
-
-res["stretch_runs"] = [
-    stretch_run(2000, 0, 0, 1000000),
-    stretch_run(2000, 20, 50, 1000000),
-    stretch_run(2000, 20, 50, 10000),
-]
-res["stretch_observed_ms_1ms_resolution"] = max(r[0] for r in res["stretch_runs"]) / 1000
-worst_op = res["gc_collect_us"]
-if res["log_write_us"] > worst_op:
-    worst_op = res["log_write_us"]
-res["max_phase_stretch_ms"] = (worst_op + res["segment_us_micropython"]) / 1000
-res["mem_free"] = gc.mem_free()
-res["mem_alloc"] = gc.mem_alloc()
-print("BENCH " + json.dumps(res))
+        P.build(pl, shape, f, a, c, phase_us=ph)
+    per.append(time.ticks_diff(time.ticks_ms(), t0) * 1000 / n)
+per.sort()
+print("BENCH " + json.dumps({"plan_build_us_micropython": per[1]}))
 """
-
-VM_HEAP = 1048576
+VM_HEAP = None
 
 
 def measure_micropython(runner) -> dict:
     """Figures from the MicroPython VM; `runner` is tools.mpvm.runner."""
     out: dict = {
         "plan_build_us_micropython": None,
-        "segment_us_micropython": None,
-        "alloc_bytes_per_segment_micropython": None,
-        "max_phase_stretch_ms": None,
+        "segment_us_micropython": None,  # no Python per segment
+        "alloc_bytes_per_segment_micropython": None,  # idem (the tick's part: mp_tests)
     }
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, "bench_waveforms_vm.py")
         with open(script, "w") as f:
             f.write(VM_SCRIPT)
-        rc, so, se = runner.run_script(script, timeout=300, heap=VM_HEAP, out_dir=d)
+        rc, so, se = runner.run_script(script, timeout=300, out_dir=d)
     line = next((x for x in so.splitlines() if x.startswith("BENCH ")), None)
     if rc != 0 or line is None:
         raise RuntimeError("VM bench failed (exit %d): %s" % (rc, (se or so).strip()[-400:]))
     res = json.loads(line[6:])
-    for k in list(out):
-        v = res.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k] = round(v, 3) if isinstance(v, float) else v
-    if not res.get("heap_lock_ok"):
-        out["alloc_bytes_per_segment_micropython"] = max(
-            1, out["alloc_bytes_per_segment_micropython"] or 0
-        )
-    out["detail_micropython"] = res
+    v = res.get("plan_build_us_micropython")
+    if isinstance(v, (int, float)):
+        out["plan_build_us_micropython"] = round(float(v), 2)
     return out
 
 
 def main() -> int:
     _setup()
-    res = measure_cpython()
     detail: list = []
-    res["freq_error_pct_max"] = freq_error_pct_max(detail)
-    for shape, f, err, n in detail:
-        print("shape %d  %9.3f Hz  periods %5d  error %.6f %%" % (shape, f / 1000, n, err))
-    if "--no-vm" not in sys.argv:
-        from tools.mpvm import runner
-
-        res.update(measure_micropython(runner))
-    print(json.dumps(res, indent=1, default=str))
+    f_err, t_err = sweep(detail)
+    for shape, f, err, n, ph, dead in detail:
+        print(
+            "shape %d  %9.3f Hz  phases %5d  freq error %s %%  phase err %s us  dead err %s us"
+            % (shape, f / 1000, n, err, ph, dead)
+        )
+    print("freq_error_pct_max", f_err, "dead_time_error_us_max", t_err)
+    print("max_phase_stretch_ms", max_phase_stretch_ms())
+    nd: list = []
+    print("net_charge_pct_max_20s", net_charge_pct_max_20s(nd), nd)
     return 0
 
 

@@ -42,9 +42,10 @@ def _bind_time(time, vclock):
     time.sleep_us = vclock.sleep_us
 
 
-def make_sim_world(start_us=0, seed=1, reset_cause=None):
+def make_sim_world(start_us=0, seed=1, reset_cause=None, cost=True):
     """A fresh virtual board: new virtual clock (routed through drivers.clock), empty pin and
-    bus registry, the output-stage model. Returns (vclock, stage); then
+    bus registry, the output-stage model, and (cost=True) the RP2040's costs for I2C and ADC
+    calls on the virtual clock. Returns (vclock, stage); then
     firmware.boards.sim.build(machine) builds the drivers on it."""
     from drivers import clock
     from firmware.boards import sim as board
@@ -56,6 +57,8 @@ def make_sim_world(start_us=0, seed=1, reset_cause=None):
     if reset_cause is None:
         reset_cause = machine.PWRON_RESET
     machine.world.reset(vc, reset_cause)
+    # the target's costs (vhw.machine.Cost): I2C transfers and ADC reads take virtual time
+    machine.world.cost = machine.Cost() if cost else None
     clock.use(vc)
     if sys.implementation.name != "micropython":
         import time

@@ -342,8 +342,8 @@ class Session:
 
     def row(self, tick):
         app = self.app
-        if app is None:
-            return
+        if app is None or self.now() > self.end_us:
+            return  # (the last tick, with the target's costs, may end past the duration)
         cmd = self._commanded()
         meas = self.stage.measured_ua()
         sup = app.supervisor
