@@ -29,6 +29,7 @@ _SLOT_BUTTONS = const(0)
 _SLOT_LOGIC = const(1)
 _SLOT_UI = const(2)
 _SLOT_POLL = const(3)  # the player's accounting; slot 4: the supervisor's bus and battery checks
+OFF_POLL_MS = const(50)  # soft-off: the loop sleeps this long between ticks (POWER polled)
 COMPLETE_MS = const(8000)  # the "complete" screen, then idle
 FIND_RISE_UA_PER_S = const(20)  # find-my-level: slow rise, well under the 100 µA/s slew cap
 FIND_FREQ_MHZ = const(10000)  # 10 Hz biphasic while finding the level
@@ -183,6 +184,9 @@ class App:
                 self.tick()
             except Exception as e:  # noqa: BLE001 - anything: output off first, then report
                 self.crash(e)
+            if self.state == OFF and self._off_sleep():
+                nxt = clock.ticks_us()  # soft-off: slept OFF_POLL_MS instead of a tick period
+                continue
             nxt = clock.ticks_add(nxt, TICK_US)
             wait = clock.ticks_diff(nxt, clock.ticks_us())
             if wait > 0:
@@ -308,6 +312,20 @@ class App:
         self._update_course()
         self._set_state(IDLE)
         self.ui.show_course(self._course_blinks, self._course_warn, self._last_activity)
+
+    def _off_sleep(self):
+        """Soft-off between two ticks: once the power-off cue has played and POWER is not held,
+        the board sleeps OFF_POLL_MS (hw.off_sleep: machine.lightsleep on rp2, clocks down and
+        USB kept while a host has it mounted) instead of a tick period; the output stage and
+        the boost rail are off (_set_state), the buzzer silent, the display dark. A press wakes
+        the loop to the full tick rate at the next poll, so the long press is timed as always.
+        Returns True when it slept."""
+        hw = self.hw
+        power = hw.buttons.power
+        if hw.buzzer.busy() or power.pressed or power.pin() == 0:
+            return False
+        hw.off_sleep(OFF_POLL_MS)
+        return True
 
     def power_off(self):
         """Long POWER: output off, session saved, off."""

@@ -9,7 +9,7 @@ import machine
 import pytest
 
 from firmware import app as appmod
-from firmware import programs
+from firmware import programs, ui
 from firmware.boards import hw as hwmod
 from firmware.boards import sim as board
 from safety import faults
@@ -355,3 +355,94 @@ def test_selftest_with_the_probes_on_skin_does_not_judge_the_boost(sim):
     assert ok, lines
     assert any("boost_off" in ln and "not checked" in ln for ln in lines)
     assert not hw.boost.is_on()
+
+
+# --- soft-off is off: a slow poll in lightsleep (issue 12 item 6) ------------------------------
+
+
+class Script:
+    """Runs app.run() unmodified on the virtual clock: at each sleep of the loop (the clock's
+    idle hook) the due events are applied; StopSimulation ends the run."""
+
+    def __init__(self, d, events, end_ms):
+        self.d = d
+        self.t0 = d.vc.now_us_abs()
+        self.events = sorted(events)
+        self.end_us = end_ms * 1000
+        self.hooks = []  # (t_ms, state) at each sleep of the loop
+        self.sleeps = []  # (t_ms, ms) of each call of hw.off_sleep
+        real = d.hw.off_sleep
+
+        def off_sleep(ms):
+            self.sleeps.append((self.now_ms(), ms))
+            real(ms)
+
+        d.hw.off_sleep = off_sleep
+
+    def now_ms(self):
+        return (self.d.vc.now_us_abs() - self.t0) // 1000
+
+    def hook(self):
+        from vhw.vclock import StopSimulation
+
+        t = self.now_ms()
+        self.hooks.append((t, self.d.app.state))
+        while self.events and self.events[0][0] <= t:
+            _, pin, down = self.events.pop(0)
+            machine.world.press(P[pin], down)
+        if t * 1000 >= self.end_us:
+            raise StopSimulation()
+
+    def run(self):
+        from vhw.vclock import StopSimulation
+
+        self.d.vc.idle_hook = self.hook
+        try:
+            self.d.app.run()
+        except StopSimulation:
+            pass
+        finally:
+            self.d.vc.idle_hook = None
+
+
+def test_soft_off_sleeps_50_ms_at_a_time_and_a_long_press_still_powers_on(root):
+    d = Device(root)
+    s = Script(d, [(3000, "BTN_POWER", True), (4300, "BTN_POWER", False)], 6000)
+    s.run()
+    off = [t for t, st in s.hooks if st == "off" and t < 3000]
+    # 3 s in soft-off: about 60 wakes of 50 ms, not 600 ticks of 5 ms
+    assert 50 <= len(off) <= 62, len(off)
+    assert s.sleeps and {ms for _, ms in s.sleeps} == {appmod.OFF_POLL_MS}
+    # the press is seen at the next poll (<= 50 ms), then debounced (30 ms) and timed at the
+    # tick rate (the buttons' and the logic's slots: <= 2 x 25 ms), and powers on
+    on = [t for t, st in s.hooks if st != "off"]
+    late = appmod.OFF_POLL_MS + 30 + 2 * 25 + 10
+    assert on and 3000 + 1000 <= on[0] <= 3000 + 1000 + late, on[0]
+    assert d.app.state == "idle"
+    awake = [t for t, st in s.hooks if 3100 <= t <= 4000]
+    assert len(awake) >= 150  # full tick rate while POWER is held
+
+
+def test_in_soft_off_output_boost_buzzer_and_display_are_off(root):
+    d = Device(root)
+    d.power_on()
+    d.run(300)
+    s = Script(d, [(0, "BTN_POWER", True), (1200, "BTN_POWER", False)], 3000)
+    s.run()
+    assert d.app.state == "off"
+    w = machine.world
+    assert w.level(P["OUT_EN"]) == 0 and w.level(P["BOOST_EN"]) == 0
+    assert w.pwms[P["BUZZER"]].duty_u16() == 0
+    assert not d.hw.buzzer.busy()
+    assert w.level(P["LED"]) == 0
+    # the power-off cue played to its end before the first sleep, POWER released
+    t_off = next(t for t, st in s.hooks if st == "off")
+    cue_ms = sum(on + gap for _, on, gap in ui.POWER_OFF)
+    assert s.sleeps and s.sleeps[0][0] >= max(t_off + cue_ms, 1200), (t_off, s.sleeps[0])
+
+
+def test_boards_say_how_soft_off_sleeps():
+    from firmware.boards import esp32, pico
+
+    assert pico.OFF_SLEEP == "lightsleep" and board.OFF_SLEEP == "lightsleep"
+    assert esp32.OFF_SLEEP == "sleep"  # light sleep would drop console characters on the UART

@@ -49,6 +49,9 @@ WDT_TIMEOUT_MS = 500
 # RTC_NOINIT: kept through a watchdog reset). machine.reset() is a HARD_RESET on the ESP32.
 WDT_MARK_RTC = True
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+# Soft-off polls POWER every 50 ms with a plain sleep: light sleep would drop characters on the
+# UART console (mpremote's Ctrl-C) while asleep.
+OFF_SLEEP = "sleep"
 
 
 def build(machine):

@@ -1,6 +1,7 @@
 # What a board file builds: every driver the app, the supervisor and the player use, plus the
 # board's calibration. Shared assembly lives here so each board file holds only its pins,
 # its DAC choice and its constants.
+from drivers import clock
 from drivers.battery import Battery
 from drivers.button import Button
 from drivers.buzzer import Buzzer
@@ -30,6 +31,7 @@ class Hardware:
         self.buttons = self.buzzer = self.led = self.display = self.pulse = unset
         self.probe_area_mm2 = self.make_wdt = self.machine = unset
         self.wdt_mark = unset  # f(on=None): the watchdog-armed marker (_wdt_mark), or None
+        self.off_sleep = unset  # f(ms): how soft-off sleeps between polls of POWER
 
 
 def dac_ceiling(board, full_scale):
@@ -99,6 +101,12 @@ def assemble(machine, board, dac, i2c, adc_kw=None):
 
     hw.make_wdt = make_wdt
     hw.wdt_mark = _wdt_mark(machine, board)
+    # soft-off sleeps with the clocks down where the port keeps the console alive (rp2:
+    # machine.lightsleep keeps USB while a host has it mounted), else a plain sleep
+    if getattr(board, "OFF_SLEEP", "sleep") == "lightsleep":
+        hw.off_sleep = machine.lightsleep
+    else:
+        hw.off_sleep = clock.sleep_ms
     hw.machine = machine
     return hw
 

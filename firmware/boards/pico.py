@@ -55,6 +55,9 @@ WDT_TIMEOUT_MS = 500
 WDT_SCRATCH = 0x40058018
 WDT_REASON = 0x40058008
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+# Soft-off sleeps in machine.lightsleep() between polls of POWER (50 ms): clk_sys from the
+# 12 MHz crystal, PLLs and ROSC off; USB stays up while a host has the device mounted.
+OFF_SLEEP = "lightsleep"
 
 
 def build(machine):

@@ -42,6 +42,7 @@ WDT_TIMEOUT_MS = 500
 # virtual board is a BoardReset, never a forced watchdog reboot.
 WDT_SCRATCH = 0x40058018
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
+OFF_SLEEP = "lightsleep"  # as the Pico (the fake advances the virtual clock)
 
 
 def build(machine):
