@@ -28,6 +28,9 @@ DESIGN_7 = [
     "sim_speedup",
     "reaction_contact_loss_ms",
     "reaction_overcurrent_ms",
+    "tick_us_rp2040_est",
+    "dead_time_error_us_max",
+    "net_charge_pct_max_20s",
 ]
 
 
@@ -84,3 +87,33 @@ def test_bench_json_exact_keys_nulls_and_helpers(tmp_path, monkeypatch, capsys):
     assert "tick_us_cpython" in printed and "rig broke" in printed
     meta = json.loads((tmp_path / "bench_meta.json").read_text())
     assert "machine" in meta and meta["source"]["tick_us_cpython"].startswith("CPython")
+
+
+def test_net_charge_window_counts_whole_periods():
+    """The net-charge figure's windows: a ramping 0.5 Hz biphasic train is exactly balanced
+    (window edges on whole periods), an unalternated monophasic train is 100 % net, and one
+    that alternates every 5 s is within a few %."""
+    from tools.bench_waveforms import window_pct
+
+    t, v = [], []
+    now = 0
+    for k in range(30):  # 60 s of 0.5 Hz biphasic, the level ramping
+        lvl = 10 + 10 * k
+        for sign in (1, -1):
+            t += [now, now + 999_975]
+            v += [sign * lvl, 0]
+            now += 1_000_000
+    t.append(now)
+    v.append(0)
+    assert window_pct(t, v) == 0.0
+    t, v = [], []
+    for k in range(6000):  # 60 s of 100 Hz monophasic, one polarity
+        t += [k * 10_000, k * 10_000 + 5_000]
+        v += [100, 0]
+    assert abs(window_pct(t + [60_000_000], v + [0]) - 100.0) < 1e-9
+    v = [
+        (100 if (k // 500) % 2 == 0 else -100) if x else 0
+        for k, x in enumerate(v[::2])
+        for x in (1, 0)
+    ]
+    assert window_pct(t + [60_000_000], v + [0]) < 5.0

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from safety import faults  # noqa: E402 (no device imports: safe before the fakes)
 
-TICK_MS = 2  # the app's control tick (500 Hz)
+TICK_MS = 5  # the app's control tick (200 Hz)
 
 
 def _install():
