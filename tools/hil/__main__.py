@@ -218,7 +218,7 @@ def analyse(out: Path, program: str) -> dict:
     tr = [(t, ua) for t, ua in rows if t >= (start_ms + 500) * 1000]
     phs = []
     t_on = None
-    for (t, ua), (t1, _ua1) in zip(tr, tr[1:]):
+    for (t, ua), (_t1, _ua1) in zip(tr, tr[1:]):
         if abs(ua) >= 25 and t_on is None:
             t_on, sgn = t, (1 if ua > 0 else -1)
         elif t_on is not None and (abs(ua) < 25 or (ua > 0) != (sgn > 0)):
@@ -228,7 +228,7 @@ def analyse(out: Path, program: str) -> dict:
                 sgn = 1 if ua > 0 else -1
     ph_errs = []
     dead_errs = []
-    for (s0, e0, g0), (s1, e1, g1) in zip(phs, phs[1:]):
+    for (s0, e0, g0), (s1, _e1, g1) in zip(phs, phs[1:]):
         if s1 - e0 <= 150:  # same run: s0..e0 was a whole phase
             ph_errs.append(abs((e0 - s0) - plan["phase_us"]))
             if plan["dead_us"] and g1 != g0:
