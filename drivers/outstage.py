@@ -25,7 +25,7 @@ class OutputStage:
         self.engine = None  # a pulse engine that may own OUT_EN and the legs (board sets it)
         self.boost_settle_us = 0  # the rail's settle time after BOOST_EN (the board sets it)
         self._boost_ok = False  # the rail is up and has settled
-        self._boost_t0 = 0
+        self._boost_t0 = clock.ticks_us()
         self.off()
 
     @property

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="name-defined, call-overload, operator"
 # RP2040 PIO pulse engine: the H-bridge legs (POL_A, POL_B) played by a state machine, and the
 # output switch (OUT_EN) held by a second one that drops it by itself when the control loop
 # goes silent. No Python runs per edge: the CPU describes a period once and the PIO repeats it.
@@ -35,7 +36,7 @@ PERIOD_END_US = const(6)  # the next cfg is pulled this many us before the perio
 
 
 @rp2.asm_pio(
-    out_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW),
+    out_init=[rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW],
     out_shiftdir=rp2.PIO.SHIFT_RIGHT,
 )
 def _pulse():

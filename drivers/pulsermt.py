@@ -25,7 +25,7 @@ def _chunks(out, level, us):
 
 def _durations(segs):
     # write_pulses(durations, levels): the form with one level per duration
-    lv = []
+    lv: list = []
     for level, us in segs:
         _chunks(lv, level, us)
     return tuple(d for _, d in lv), tuple(lvl for lvl, _ in lv)
@@ -62,15 +62,14 @@ class PulseRMT:
         self.pin_a = pin_a
         self.pin_b = pin_b
         self.out_en = out_en
-        self._ch = (ch_a, ch_b)
-        self._ra = None
-        self._rb = None
+        self._ra = RMT(ch_a, pin=pin_a, clock_div=_CLOCK_DIV, idle_level=False)
+        self._rb = RMT(ch_b, pin=pin_b, clock_div=_CLOCK_DIV, idle_level=False)
         self._tim = Timer(timer_id)
         self._dm_cb = self._deadman
         self._allow = 0
         self._phase = 0
         self._v = 1
-        self._seq = None
+        self._seq: list = []
         self._acks = 0
         self.running = False
 
@@ -83,12 +82,8 @@ class PulseRMT:
         self._v = v
 
     def _channels(self):
-        ra = RMT(self._ch[0], pin=self.pin_a, clock_div=_CLOCK_DIV, idle_level=False)
-        rb = RMT(self._ch[1], pin=self.pin_b, clock_div=_CLOCK_DIV, idle_level=False)
-        ra.loop(True)
-        rb.loop(True)
-        self._ra = ra
-        self._rb = rb
+        self._ra.loop(True)
+        self._rb.loop(True)
 
     def start(self, phase_count, cfg_buf):
         cfg = cfg_buf[0]
@@ -152,14 +147,10 @@ class PulseRMT:
 
     def _stop_channels(self):
         for r in (self._ra, self._rb):
-            if r is not None:
-                try:
-                    r.active(False)
-                    r.deinit()
-                except Exception:  # noqa: BLE001 (stop must not raise)
-                    pass
-        self._ra = None
-        self._rb = None
+            try:
+                r.active(False)  # stops at once, the pin at its idle level (low)
+            except Exception:  # noqa: BLE001 (stop must not raise)
+                pass
 
     def stop(self):
         try:

@@ -67,12 +67,12 @@ class Player:
         self._in = 0  # periods until the handed-over cfg takes effect (0: none pending)
         self._flip = False  # the pending cfg flips the polarity
         self._alt_left = 0
-        self._t0 = 0  # start of the current period (us)
-        self._ka_t = 0  # when the last word was handed over
+        self._t0 = clock.ticks_us()  # start of the current period (us)
+        self._ka_t = clock.ticks_us()  # when the last word was handed over
         self._ka_wait = 0  # us allowed for it to be taken
-        self._hold_t = 0
+        self._hold_t = clock.ticks_ms()
         self._paused = False
-        self._poll_ms = 0
+        self._poll_ms = clock.ticks_ms()
         self.holds = 0
         self.max_hold_us = 0
         self.hold_us_total = 0
