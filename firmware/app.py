@@ -71,9 +71,10 @@ class App:
         self.supervisor = Supervisor(hw, self.player, arm_wdt=False)
         self.supervisor.set_mode(self.settings.get("mode"))
         self.ui = _ui.UI(hw)
-        self.ui.lines = self._display_lines
+        self.ui.app = self  # the OLED's rows come from the app's state (firmware/ui.py)
         self.plan = _plan.Plan()
         self.state = OFF
+        self.ui.show_state(OFF)  # soft-off from the start: LED off, display dark
         self.level = self._valid_level(self.settings.get("level"))
         pid = self.settings.get("last_program")
         if pid not in self.catalog:
@@ -149,31 +150,6 @@ class App:
                 self._request = 0
                 self.hw.stage.shutdown()
             self.ui.show_state(state)
-
-    def _display_lines(self):
-        s = self.state
-        if s == FAULT:
-            return ("FAULT", str(self.fault), "long POWER to clear")
-        if self.step is not None and s in (RUNNING, PAUSED):
-            left = (self.program.get("duration_ms", 0) - self.on_skin_ms) // 1000
-            sup = self.supervisor
-            if not sup.contact:
-                quality = "--"
-            elif sup.poor_contact:
-                quality = "add gel"
-            else:
-                quality = "ok"
-            return (
-                "%s %s" % (self.program_id, s),
-                "%s %s" % (self.area, self.side),
-                "L%d  %d:%02d left" % (self.level, left // 60, left % 60),
-                "contact " + quality,
-            )
-        return (
-            "%s  L%d" % (self.program_id, self.level),
-            s,
-            self.course_note or "",
-        )
 
     # -- the loop -------------------------------------------------------------------------
     def run(self):

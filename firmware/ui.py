@@ -1,6 +1,14 @@
 # What the client hears and sees: buzzer cues, the status LED, the optional OLED. A client runs a
 # whole program by ear: short beep = next stroke, double = new area or side, long = the end.
 # Patterns are (freq_hz, on_ms, off_ms) triples built once here, never in the tick.
+#
+# The OLED (SSD1306 128x64, micropython-lib's driver) shows four text rows of 16 characters on
+# pages 0, 2, 4 and 6. Nothing here sends a whole frame: each UI slot (every 5th control tick)
+# composes one row into a byte buffer, draws only the characters that changed into the
+# driver's frame buffer, and drivers/ssd1306slices.py sends the changed columns: one transfer
+# (<= 17 bytes, ~0.4 ms at 400 kHz) per slot while output may play (running, paused), up to a
+# page (9 transfers, <= 143 bytes) in the other states. Allocation-free once the strings shown
+# are interned (every printable character is, by _CHARS).
 from micropython import const
 
 STROKE = ((2400, 60, 0),)
@@ -45,8 +53,13 @@ _COLOURS = {
     "complete": (0, 40, 8),
     "fault": (60, 0, 0),
 }
-_DISPLAY_MS = const(500)
 _BLINK_MS = const(250)
+_ROWS = const(4)
+_COLS = const(16)  # 8 px per character on 128 columns
+SLOW_TRANSFERS = const(1)  # bus transfers per UI slot while output may play
+FAST_TRANSFERS = const(9)  # one page (addressing + 8 slices) per UI slot otherwise
+# One str per printable character (interned: indexing a str then allocates nothing either).
+_CHARS = tuple(chr(c) for c in range(32, 127))
 
 
 class UI:
@@ -60,8 +73,16 @@ class UI:
         self.listener = None  # f(name): the simulator and the tests hear every cue
         self._state = None
         self._blink = False
-        self._next_draw = 0
-        self.lines = None  # callable returning the display lines, set by the app
+        self.app = None  # what the display shows (state, program, step, level ...): the app
+        self.pages = None  # the OLED's slice writer (drivers/ssd1306slices.py)
+        self._want = bytearray(b" " * (_ROWS * _COLS))  # the rows as composed
+        self._shown = bytearray(b" " * (_ROWS * _COLS))  # the rows in the frame buffer
+        self._row = 0  # the row composed at the next UI slot
+        self._transfers = FAST_TRANSFERS
+        if self.display is not None:
+            from drivers.ssd1306slices import SliceWriter
+
+            self.pages = SliceWriter(self.display)
         self._blinks = 0  # course pattern: LED blinks left to show (2 per blink: on, off)
         self._blink_rgb = (0, 0, 0)
         self._blink_at = 0
@@ -82,10 +103,23 @@ class UI:
 
     def show_state(self, state):
         if state != self._state:
+            was = self._state
             self._blinks = 0
             self._state = state
             c = _COLOURS.get(state, (0, 0, 0))
             self.led.set(c[0], c[1], c[2])
+            # the display's share of a UI slot: small while output may play
+            busy = state == "running" or state == "paused"
+            self._transfers = SLOW_TRANSFERS if busy else FAST_TRANSFERS
+            d = self.display
+            if d is not None and (state == "off" or was == "off"):
+                try:
+                    if state == "off":
+                        d.poweroff()  # dark in soft-off (the panel keeps its RAM)
+                    else:
+                        d.poweron()
+                except OSError:
+                    self._drop()
 
     def update(self, now_ms, clock):
         self.buzzer.update(now_ms)
@@ -94,24 +128,135 @@ class UI:
             self._blink_at = clock.ticks_add(now_ms, _BLINK_MS)
             c = self._blink_rgb if self._blinks % 2 else _COLOURS.get(self._state, (0, 0, 0))
             self.led.set(c[0], c[1], c[2])
-        if self.display is not None and self.lines is not None:
-            if clock.ticks_diff(now_ms, self._next_draw) >= 0:
-                self._next_draw = clock.ticks_add(now_ms, _DISPLAY_MS)
-                self._draw(self.lines())
-
-    def _draw(self, lines):
-        d = self.display
+        pages = self.pages
+        if pages is None or self.app is None or self._state == "off":
+            return
         try:
-            d.fill(0)
-            y = 0
-            for text in lines:
-                d.text(text, 0, y)
-                y += 10
-            d.show()
+            r = self._row
+            self._compose(r)
+            self._draw_row(r)
+            self._row = r + 1 if r + 1 < _ROWS else 0
+            pages.step(self._transfers)
         except OSError:
             # A display that stops answering must never stop the treatment loop or the output
             # path; it is dropped and the buzzer/LED carry on.
-            self.display = None
+            self._drop()
+
+    def _drop(self):
+        self.display = None
+        self.pages = None
+
+    # -- the OLED's rows ------------------------------------------------------------------------
+    def _put(self, at, end, s, skip=0):
+        """Characters of s (from index skip) into the composed rows at at..end-1; returns the
+        position after the last one written."""
+        if s is None:
+            return at
+        w = self._want
+        n = len(s)
+        i = skip
+        while i < n and at < end:
+            c = ord(s[i])
+            w[at] = c if 32 <= c < 127 else 63  # '?'
+            at += 1
+            i += 1
+        return at
+
+    def _num(self, at, end, v, digits):
+        """v >= 0 in decimal, at least `digits` digits (zero-padded)."""
+        if v < 0:
+            v = 0
+        n = 1
+        t = v
+        while t >= 10:
+            t //= 10
+            n += 1
+        if n < digits:
+            n = digits
+        w = self._want
+        i = at + n - 1
+        while i >= at:
+            if i < end:
+                w[i] = 48 + v % 10
+            v //= 10
+            i -= 1
+        return at + n
+
+    def _compose(self, r):
+        """Row r of what the display shows now, from the app's state."""
+        a = self.app
+        w = self._want
+        base = r * _COLS
+        end = base + _COLS
+        for i in range(base, end):
+            w[i] = 32
+        st = a.state
+        if st == "fault":
+            if r == 0:
+                self._put(base, end, "FAULT")
+            elif r == 1:
+                self._put(base, end, a.fault)
+            elif r == 2:
+                self._put(base, end, "long POWER")
+            else:
+                self._put(base, end, "to clear")
+            return
+        if a.step is not None and a.program is not None and (st == "running" or st == "paused"):
+            if r == 0:
+                self._put(base, end, a.program_id)
+                self._put(end - len(st), end, st)
+            elif r == 1:
+                at = self._put(base, end, a.area)
+                self._put(at + 1, end, a.side)
+            elif r == 2:
+                left = (a.program.get("duration_ms", 0) - a.on_skin_ms) // 1000
+                at = self._put(base, end, "L")
+                at = self._num(at, end, a.level, 1)
+                at = self._num(at + 2, end, left // 60 if left > 0 else 0, 1)
+                at = self._put(at, end, ":")
+                at = self._num(at, end, left % 60 if left > 0 else 0, 2)
+                self._put(at, end, " left")
+            else:
+                sup = a.supervisor
+                if not sup.contact:
+                    self._put(base, end, "contact --")
+                elif sup.poor_contact:
+                    self._put(base, end, "add gel")
+                else:
+                    self._put(base, end, "contact ok")
+            return
+        # off, self-test, idle, complete, find-my-level
+        if r == 0:
+            at = self._put(base, end, a.program_id)
+            at = self._put(at + 2, end, "L")
+            self._num(at, end, a.level, 1)
+        elif r == 1:
+            self._put(base, end, st)
+        else:
+            self._put(base, end, a.course_note, (r - 2) * _COLS)  # two rows of the course
+
+    def _draw_row(self, r):
+        """The characters of row r that changed into the frame buffer; their columns marked."""
+        want = self._want
+        shown = self._shown
+        d = self.display
+        base = r * _COLS
+        y = r * 16  # rows on pages 0, 2, 4, 6
+        lo = -1
+        hi = -1
+        for i in range(_COLS):
+            c = want[base + i]
+            if c != shown[base + i]:
+                shown[base + i] = c
+                x = i * 8
+                d.fill_rect(x, y, 8, 8, 0)
+                if c != 32:
+                    d.text(_CHARS[c - 32], x, y, 1)
+                if lo < 0:
+                    lo = i
+                hi = i
+        if lo >= 0:
+            self.pages.mark(r * 2, lo * 8, hi * 8 + 8)
 
     def silence(self):
         self.buzzer.stop()

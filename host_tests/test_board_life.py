@@ -446,3 +446,129 @@ def test_boards_say_how_soft_off_sleeps():
 
     assert pico.OFF_SLEEP == "lightsleep" and board.OFF_SLEEP == "lightsleep"
     assert esp32.OFF_SLEEP == "sleep"  # light sleep would drop console characters on the UART
+
+
+# --- the OLED: only what changed, in slices that fit the tick (issue 12 item 4) -----------------
+
+# Bus bytes per UI slot (every 5th tick): while output may play one transfer (a 16-column
+# slice, 17 bytes: ~0.43 ms at 400 kHz, 9 bits a byte; ~0.48 ms with the RP2040's call cost),
+# otherwise at most one page (7 bytes of addressing + 8 slices: 143 bytes, ~3.2 ms).
+RUN_SLOT_BYTES = 1 + 16
+IDLE_SLOT_BYTES = 7 + 8 * (1 + 16)
+POWER_CMD_BYTES = 2  # the display's on/off command (0x80, 0xAE/0xAF) at a state change
+
+
+class Shown(Device):
+    """Records the bytes the OLED received in each tick, with the state and slot."""
+
+    def __init__(self, root, **kw):
+        super().__init__(root, **kw)
+        self.oled = self.stage.oled
+        self.per_tick = []  # (state, slot, bytes)
+        self.sizes = []  # every transfer's size after boot
+        real = self.oled.write
+
+        def write(buf):
+            self.sizes.append(len(buf))
+            real(buf)
+
+        self.oled.write = write
+
+    def tick(self):
+        n0 = self.oled.bytes_in
+        super().tick()
+        self.per_tick.append((self.app.state, self.app._slot, self.oled.bytes_in - n0))
+
+    def rows(self):
+        shown = self.app.ui._shown
+        return [bytes(shown[i * 16 : i * 16 + 16]).decode().rstrip() for i in range(4)]
+
+    def panel_matches_frame(self):
+        fb = self.hw.display.buffer
+        return all(self.oled.page_bytes(p) == bytes(fb[p * 128 : (p + 1) * 128]) for p in range(8))
+
+
+def test_sim_board_has_an_ssd1306_at_0x3c(sim):
+    vc, stage, hw = sim
+    assert board.DISPLAY_ADDR == 0x3C and 0x3C in hw.i2c.scan()
+    assert hw.display is not None and stage.oled is not None
+    assert stage.oled.on  # the driver's init sequence switched it on, and cleared it
+    assert stage.oled.page_bytes(0) == bytes(128)
+
+
+def test_display_redraws_only_what_changed_in_slices_within_the_tick_budget(root):
+    d = Shown(root, settings={"last_program": "short", "level": 10})
+    ui_slot = appmod._SLOT_UI
+    n0 = d.oled.bytes_in
+    d.run(300)  # soft-off from boot: the panel is dark, nothing is drawn
+    assert not d.oled.on and d.oled.bytes_in == n0
+    d.power_on()
+    d.run(1000)
+    assert d.rows()[:2] == ["short  L10", "idle"]
+    assert d.panel_matches_frame()
+    d.stage.set_load(True, 20000)
+    d.press("BTN_POWER", 100, 4000)  # running on skin: the time left counts down
+    assert d.app.state == "running"
+    assert d.rows()[0].startswith("short") and d.rows()[0].endswith("running")
+    assert d.rows()[1] == "cheek left" and d.rows()[3] == "contact ok"
+    # steady running: each second the time left changes by a digit or two: the page's
+    # addressing and one or two slices, not the row
+    n = len(d.per_tick)
+    d.run(5000)
+    steady = sum(b for st, sl, b in d.per_tick[n:])
+    assert 0 < steady <= 6 * (7 + 2 * RUN_SLOT_BYTES), steady
+    d.stage.set_load(False)
+    d.run(1500)
+    assert d.app.state == "paused" and d.rows()[3] == "contact --"
+    d.stage.set_load(True, 20000)
+    d.run(3000)
+    d.stage.set_fault("short_circuit", True)
+    d.run(1000)
+    assert d.app.state == "fault" and d.rows()[:2] == ["FAULT", faults.SHORT]
+    d.stage.set_fault("short_circuit", False)
+    d.stage.set_load(False)
+    d.press("BTN_POWER", 1200, 1000)
+    assert d.app.state == "idle"
+    assert d.panel_matches_frame()
+    d.power_off()
+    assert not d.oled.on
+    # every tick: the UI slot carries the display's bytes, within its budget
+    running = [b for st, sl, b in d.per_tick if st in ("running", "paused")]
+    assert max(running) == RUN_SLOT_BYTES  # the display did work while output played
+    for st, sl, b in d.per_tick:
+        if sl != ui_slot:
+            assert b <= POWER_CMD_BYTES, (st, sl, b)
+        elif st in ("running", "paused"):
+            assert b <= RUN_SLOT_BYTES, (st, b)
+        else:
+            assert b <= IDLE_SLOT_BYTES + POWER_CMD_BYTES, (st, b)
+    # never a whole frame after boot: the largest transfer is one slice
+    assert max(d.sizes) == RUN_SLOT_BYTES
+
+
+def test_a_session_with_the_display_costs_no_pulse_and_no_restart(root):
+    d = Shown(root, settings={"last_program": "short"})
+    d.power_on()
+    d.stage.set_load(True, 20000)
+    d.press("BTN_POWER", 100, 100)
+    for _ in range(900):
+        if d.app.state == "complete":
+            break
+        d.run(100)
+    assert d.app.state == "complete"
+    assert d.app.player.deadman_trips == 0
+    assert d.app.supervisor.deadman_restarts == 0
+    assert d.app.last_record["completed"] and d.app.last_record["faults"] == []
+    assert d.app.ui.pages.transfers > 50
+
+
+def test_a_display_that_stops_answering_is_dropped_and_the_session_goes_on(root):
+    d = Shown(root, settings={"last_program": "short"})
+    d.power_on()
+    d.stage.set_load(True, 20000)
+    d.press("BTN_POWER", 100, 2000)
+    assert d.app.state == "running"
+    d.oled.nack = True  # the OLED stops acknowledging
+    d.run(2000)
+    assert d.app.ui.display is None
+    assert d.app.state == "running" and not d.app.supervisor.latched

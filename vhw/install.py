@@ -3,13 +3,15 @@ import sys
 
 
 def install():
-    """CPython: fake machine, micropython, neopixel, rp2 (PIO) and esp32 (RMT) modules, and a
-    device-like time module (ticks_* and sleep_ms/us from a virtual clock that wraps at 2**30)."""
+    """CPython: fake machine, micropython, neopixel, rp2 (PIO), esp32 (RMT) and ssd1306 modules,
+    and a device-like time module (ticks_* and sleep_ms/us from a virtual clock that wraps at
+    2**30)."""
     import time
 
-    from vhw import esp32, machine, micropython, neopixel, rp2, scratch
+    from vhw import esp32, machine, micropython, neopixel, rp2, scratch, ssd1306
 
     scratch.attach(machine)  # machine.mem32: the watchdog scratch registers
+    sys.modules["ssd1306"] = ssd1306  # micropython-lib's OLED driver (mip on a board)
     sys.modules["machine"] = machine
     sys.modules["micropython"] = micropython
     sys.modules["neopixel"] = neopixel
@@ -20,11 +22,12 @@ def install():
 
 
 def install_mp():
-    """MicroPython VM: it has micropython and time; machine, neopixel, rp2 and esp32 are
-    missing."""
-    from vhw import esp32, machine, neopixel, rp2, scratch
+    """MicroPython VM: it has micropython and time; machine, neopixel, rp2, esp32 and ssd1306
+    are missing."""
+    from vhw import esp32, machine, neopixel, rp2, scratch, ssd1306
 
     scratch.attach(machine)  # machine.mem32: the watchdog scratch registers
+    sys.modules["ssd1306"] = ssd1306  # micropython-lib's OLED driver (mip on a board)
     sys.modules["machine"] = machine
     sys.modules["neopixel"] = neopixel
     sys.modules["rp2"] = rp2

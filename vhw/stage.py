@@ -69,6 +69,12 @@ class StageModel:
         self.p_a = P["POL_A"]
         self.p_b = P["POL_B"]
         self.dac = MCP4725Model(board.I2C_ID, board.MCP4725_ADDR, w)
+        # the optional OLED, when the board file says one is fitted (vhw/ssd1306.py)
+        self.oled = None
+        if getattr(board, "DISPLAY_ADDR", None) is not None:
+            from vhw.ssd1306 import SSD1306Model
+
+            self.oled = SSD1306Model(board.I2C_ID, board.DISPLAY_ADDR, w)
         self.full_scale = 4095
         self.ua_fs = board.UA_FS
         self.rail_mv = board.RAIL_MV

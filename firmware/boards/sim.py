@@ -1,5 +1,6 @@
 # The simulated board: the reference output stage with its MCP4725 on I2C, modelled by
-# vhw.stage.StageModel. Pin numbers follow the Pico's so traces read the same.
+# vhw.stage.StageModel, and the optional SSD1306 OLED fitted (vhw.ssd1306). Pin numbers follow
+# the Pico's so traces read the same.
 NAME = "sim"
 
 PINS = {
@@ -22,6 +23,7 @@ PINS = {
 I2C_ID = 0
 I2C_FREQ = 400000
 MCP4725_ADDR = 0x60
+DISPLAY_ADDR = 0x3C  # an SSD1306 128x64 OLED is fitted (vhw/ssd1306.py models it)
 PULSE_ENGINE = "pio"  # the RP2040's PIO, played by vhw.rp2 on the virtual clock
 LED_KIND = "pin"
 

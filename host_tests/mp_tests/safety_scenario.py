@@ -31,6 +31,8 @@ def build():
     from waveforms.player import Player
 
     vc, model = install.make_sim_world()
+    if model.oled is not None:
+        model.oled.nack = True  # no OLED on this board: the table is the supervisor's alone
     hw = board.build(machine)
     # the supervisor's decisions, on a rail that needs no settle time (the app brings the
     # rail up when a session starts; the boost's settle wait is tested in test_board_life)
