@@ -93,32 +93,6 @@ def load_csv(path: Path) -> list[tuple[float, float]]:
         return [(float(r["t_us"]), float(r["load_ua"])) for r in csv.DictReader(f)]
 
 
-def net_20s(rows: list[tuple[float, float]], t_from_us: float) -> tuple[float, float]:
-    """(net/total charge %, total uC) over the worst 20 s window (or the whole run if shorter)."""
-    q = []  # (t, dq_pos, dq_neg) per constant segment
-    for (t0, i0), (t1, _) in zip(rows, rows[1:]):
-        if t1 <= t_from_us or i0 == 0:
-            continue
-        dt = t1 - max(t0, t_from_us)
-        q.append((t0, i0 * dt / 1e6))  # uC
-    if not q:
-        return 0.0, 0.0
-    worst = 0.0
-    j = 0
-    tot_abs = 0.0
-    tot = 0.0
-    for i in range(len(q)):
-        tot += q[i][1]
-        tot_abs += abs(q[i][1])
-        while q[i][0] - q[j][0] > 20e6:
-            tot -= q[j][1]
-            tot_abs -= abs(q[j][1])
-            j += 1
-        if tot_abs > 0 and q[i][0] - q[0][0] > 1e6:
-            worst = max(worst, abs(tot) / tot_abs * 100)
-    return worst, sum(abs(x) for _, x in q)
-
-
 def run_program(args, emu: Path, program: str) -> dict:
     out = Path(args.out) / program
     if out.exists():
@@ -185,8 +159,11 @@ def analyse(out: Path, program: str) -> dict:
     ]
     states = re.findall(r"\[\s*([\d.]+) ms usb\] hil state (\w+) (\S+)", con)
     running = [float(t) for t, s, _ in states if s == "running"]
+    # the program waits (paused) for the probes' first contact: pauses after that are false
     pauses = [
-        float(t) for t, s, _ in states if s == "paused" and running and float(t) > running[0]
+        float(t)
+        for t, s, _ in states
+        if s == "paused" and len(running) > 1 and float(t) > running[1]
     ]
     mem = re.search(r"hil mem_alloc (\d+) mem_free (\d+)", con)
     step = first_step(program)
@@ -211,7 +188,13 @@ def analyse(out: Path, program: str) -> dict:
     (out / "stage_report.txt").write_text(txt)
     sr = json.loads(rep_json.read_text()) if rep_json.exists() else {}
     rows = load_csv(out / "load.csv") if (out / "load.csv").exists() else []
-    worst20, total_uc = net_20s(rows, (start_ms + 500) * 1000)
+    from tools.bench_waveforms import window_pct
+
+    t_from = (start_ms + 500) * 1000
+    tail = [(t, ua) for t, ua in rows if t >= t_from]
+    worst20 = window_pct([t for t, _ in tail], [ua for _, ua in tail]) if tail else None
+    total_uc = sum(abs(ua) * (t1 - t) for (t, ua), (t1, _) in zip(tail, tail[1:])) / 1e6
+    net_run = sum(ua * (t1 - t) for (t, ua), (t1, _) in zip(tail, tail[1:])) / 1e6
 
     # phases of the train from the load current (the 20 uA contact probes left out), and
     # the dead times inside a period; a phase cut at a stop or a pause is the last of its run
@@ -229,9 +212,9 @@ def analyse(out: Path, program: str) -> dict:
     ph_errs = []
     dead_errs = []
     for (s0, e0, g0), (s1, _e1, g1) in zip(phs, phs[1:]):
-        if s1 - e0 <= 150:  # same run: s0..e0 was a whole phase
+        if s1 - e0 <= plan["period_us"]:  # the train went on: s0..e0 was a whole phase
             ph_errs.append(abs((e0 - s0) - plan["phase_us"]))
-            if plan["dead_us"] and g1 != g0:
+            if plan["dead_us"] and g1 != g0 and s1 - e0 <= 150:
                 dead_errs.append(abs((s1 - e0) - plan["dead_us"]))
 
     busy = [t for t in ticks if t["n"] > 0]
@@ -248,7 +231,8 @@ def analyse(out: Path, program: str) -> dict:
         "freq_hz": sr.get("freq_hz"),
         "charge_pos_uc": sr.get("charge_pos_uc"),
         "charge_neg_uc": sr.get("charge_neg_uc"),
-        "net_charge_pct_max_20s": round(worst20, 3),
+        "net_charge_pct_max_20s": None if worst20 is None else round(worst20, 3),
+        "net_charge_pct_run": round(abs(net_run) / total_uc * 100, 3) if total_uc else None,
         "charge_total_uc": round(total_uc, 3),
         "tick_period_us": busy[-1]["period"] if busy else None,
         "tick_us_median": sorted(t["med"] for t in busy)[len(busy) // 2] if busy else None,
@@ -299,6 +283,7 @@ def main(argv=None) -> int:
             "dead_time_error_us_max",
             "freq_hz",
             "net_charge_pct_max_20s",
+            "net_charge_pct_run",
             "tick_us_median",
             "tick_us_p99_max",
             "ticks_over_budget",
