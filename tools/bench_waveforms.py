@@ -292,6 +292,28 @@ def window_pct(t, v):
     return worst
 
 
+def measure_cpython() -> dict:
+    _setup()
+    out: dict = {"segment_us_cpython": None}  # no Python per segment: the hardware plays them
+    for key, fn in (
+        ("plan_build_us_cpython", plan_build_us_cpython),
+        (("freq_error_pct_max", "dead_time_error_us_max"), sweep),
+        ("max_phase_stretch_ms", max_phase_stretch_ms),
+        ("net_charge_pct_max_20s", net_charge_pct_max_20s),
+    ):
+        try:
+            v = fn()
+            if isinstance(key, tuple):
+                out.update(zip(key, v))
+            else:
+                out[key] = v
+        except Exception as e:  # noqa: BLE001 - one figure failing must not lose the others
+            for k in key if isinstance(key, tuple) else (key,):
+                out[k] = None
+                out[k + "_error"] = repr(e)
+    return out
+
+
 # ---- MicroPython VM ----
 
 VM_SCRIPT = r"""
