@@ -1,7 +1,7 @@
 # Facial programs: JSON files, validated at load against DESIGN sections 4 and 5.
 #
 # Where they live
-#   shipped presets  firmware/presets/*.json   (device: /firmware/presets)
+#   shipped presets  firmware/presets/*.json   (device: /data/presets, see PRESETS_DIR)
 #   custom programs  <root>/programs/*.json   (device: /programs: `mpremote cp x.json :/programs/`)
 # The shipped folder is NOT called firmware/programs/: on MicroPython a directory shadows a
 # module of the same name (`from firmware import programs` would import the data folder as a
@@ -137,13 +137,29 @@ def _dirname(path):
     return path[:i] if i > 0 else "/"
 
 
+# Where `make deploy` puts the shipped presets on a board (both paths, .mpy and frozen): outside
+# every code package. A /firmware/presets folder would make /firmware a package on the
+# filesystem, which shadows a frozen `firmware` package ('' comes before '.frozen' on sys.path).
+PRESETS_DIR = "/data/presets"
+
+
+def _isdir(path):
+    try:
+        return os.stat(path)[0] & 0x4000 != 0
+    except OSError:
+        return False
+
+
 def shipped_dir():
-    """Folder of the shipped presets: beside this module (firmware/presets), or /firmware/presets
-    when the module is frozen into the image (no file path)."""
+    """Folder of the shipped presets: beside this module (firmware/presets) when it is there (a
+    source tree: the host, the VM, a tree that still has them beside the code), else
+    /data/presets (a board: `make deploy` puts them there; a frozen module has no folder)."""
     f = globals().get("__file__")
     if isinstance(f, str) and "/" in f and not f.startswith(".frozen"):
-        return _storage.join(_dirname(f), "presets")
-    return "/firmware/presets"
+        d = _storage.join(_dirname(f), "presets")
+        if _isdir(d):
+            return d
+    return PRESETS_DIR
 
 
 def default_dirs(root="/"):

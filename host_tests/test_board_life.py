@@ -572,3 +572,130 @@ def test_a_display_that_stops_answering_is_dropped_and_the_session_goes_on(root)
     d.run(2000)
     assert d.app.ui.display is None
     assert d.app.state == "running" and not d.app.supervisor.latched
+
+
+# --- deploy layouts: nothing on the filesystem shadows a frozen package (item 5) ---------------
+
+
+def _fake_mpy_tree(tmp_path):
+    """build/mpy as tools/build_mpy makes it: .mpy files, data copied beside the code."""
+    from tools import build_mpy
+
+    mpy = tmp_path / "mpy"
+    for rel in build_mpy.device_modules():
+        dest = mpy / rel.with_suffix(".mpy")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(b"M\x06")
+    for rel in build_mpy.data_files():
+        dest = mpy / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes((build_mpy.ROOT / rel).read_bytes())
+    return mpy
+
+
+def _frozen_names():
+    """Top-level names the frozen image provides: our packages and the manifest's modules."""
+    from tools import deploy
+
+    return set(deploy.DEVICE_DIRS) | {"ssd1306", "neopixel", "asyncio", "onewire", "dht"}
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["mpy", "frozen"])
+def test_deploy_layout_has_no_data_folder_named_like_a_code_package(tmp_path, frozen):
+    from tools import deploy
+
+    mpy = None if frozen else _fake_mpy_tree(tmp_path)
+    tree = deploy.stage(mpy, tmp_path / "device")
+    top = {p.name for p in tree.iterdir()}
+    dirs = {p.name for p in tree.iterdir() if p.is_dir()}
+    assert {"boot.py", "main.py"} <= top
+    presets = sorted(p.name for p in (tree / deploy.PRESETS_DEVICE).iterdir())
+    shipped = sorted(p.name for p in (deploy.ROOT / "firmware" / "presets").glob("*.json"))
+    assert presets == shipped and len(presets) == 6
+    if frozen:
+        # nothing named like a frozen package or module, at any level of the tree
+        assert dirs == {"data"}
+        names = {p.stem for p in tree.rglob("*")}
+        assert not names & _frozen_names(), names & _frozen_names()
+    else:
+        assert dirs == set(deploy.DEVICE_DIRS) | {"data"}
+        for d in deploy.DEVICE_DIRS:  # the code packages hold code only: no data beside it
+            files = [p for p in (tree / d).rglob("*") if p.is_file()]
+            assert files and all(p.suffix == ".mpy" for p in files), d
+    # the data folder is named like no module of the firmware (no `import data` anywhere)
+    assert "data" not in _frozen_names()
+    for d in deploy.DEVICE_DIRS:
+        assert not (deploy.ROOT / d / "data.py").exists()
+        assert not (deploy.ROOT / d / "data").exists()
+
+
+def test_presets_are_found_in_data_presets_on_a_board(monkeypatch):
+    assert programs.PRESETS_DIR == "/data/presets"
+    # a frozen module: no folder beside it
+    monkeypatch.setattr(programs, "__file__", ".frozen/firmware/programs.py")
+    assert programs.shipped_dir() == "/data/presets"
+    # a .mpy tree as `make deploy` puts it on a board: no presets beside the code
+    monkeypatch.setattr(programs, "__file__", "/firmware/programs.mpy")
+    assert programs.shipped_dir() == "/data/presets"
+    # the source tree (host, VM, a tree with the presets beside the code): beside the module
+    monkeypatch.undo()
+    assert programs.shipped_dir().endswith("firmware/presets")
+
+
+def test_clean_snippet_removes_the_code_packages_and_keeps_the_data(tmp_path, monkeypatch):
+    from tools import deploy
+
+    for rel in ("firmware/app.mpy", "firmware/presets/lift.json", "drivers/dac.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    for rel in ("settings.json", "log.jsonl", "programs/mine.json", "data/presets/old.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    exec(deploy.CLEAN_SNIPPET % (deploy.DEVICE_DIRS + (deploy.PRESETS_DEVICE,),), {})
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert left == ["data", "log.jsonl", "programs", "programs/mine.json", "settings.json"]
+
+
+def test_selftest_snippet_prints_its_report_without_arming_the_watchdog(tmp_path, capsys):
+    from tools import deploy
+
+    make_sim_world()
+    exec(deploy.SELFTEST_SNIPPET % {"path": deploy.SETTINGS, "board": "sim"}, {})
+    out = capsys.readouterr().out
+    assert "selftest: board sim, 6 programs" in out
+    assert "selftest: PASS" in out and "SELFTEST PASS" in out
+    assert machine.world.wdt is None  # nothing armed: mpremote's session is never cut short
+    assert machine.world.level(P["OUT_EN"]) == 0 and machine.world.level(P["BOOST_EN"]) == 0
+
+
+def test_probe_snippet_reports_the_platform_and_an_unarmed_watchdog(capsys):
+    from tools import deploy
+
+    make_sim_world()
+    exec(deploy.PROBE_SNIPPET.replace("exec(open('boot.py').read(), {})", "pass"), {})
+    out = capsys.readouterr().out
+    assert "PLATFORM " in out and "WDT 0" in out
+
+
+def test_deploy_waits_for_a_board_whose_armed_watchdog_resets_it(monkeypatch, capsys):
+    import time
+
+    from tools import deploy
+
+    answers = [("rp2", True), deploy.NoDevice("gone"), ("rp2", False)]
+
+    def probe_info(port):
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    monkeypatch.setattr(deploy, "probe_info", probe_info)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    assert deploy.probe("/dev/ttyACM0") == "rp2" and not answers
+    assert "watchdog is armed" in capsys.readouterr().out
+    # a board that never comes back: NoDevice, after the wait
+    monkeypatch.setattr(deploy, "probe_info", lambda port: ("rp2", True))
+    with pytest.raises(deploy.NoDevice):
+        deploy.probe("/dev/ttyACM0", wait=0)

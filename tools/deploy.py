@@ -1,22 +1,35 @@
 """Put the firmware on a board with mpremote: ``make deploy``, ``make repl``, ``make selftest``.
 
-    python -m tools.deploy deploy --board pico|esp32 [--port PORT] [--no-build]
+    python -m tools.deploy deploy --board pico|esp32 [--port PORT] [--no-build] [--frozen]
     python -m tools.deploy repl [--port PORT]
     python -m tools.deploy selftest [--port PORT] [--board NAME]
     python -m tools.deploy ports
 
-``deploy``: builds ``build/mpy`` (``tools/build_mpy.py``), removes the old code files (``.py``
-and ``.mpy`` only: data such as the session log stays) from the board's ``drivers/ firmware/
-safety/ waveforms/``, copies the compiled tree, ``boot.py`` and ``main.py`` (a board runs those
-two only as source), sets ``"board"`` in the board's ``settings.json`` (other settings are
-kept), runs ``mip install`` for every dependency in ``package.json`` (mpremote fetches them on
-the host, so a board without network works), then resets the board so that boot.py and
-main.py run (``--reset hard``, the default: a soft reset from mpremote's raw REPL does not run
-main.py; ``--reset soft`` or ``none`` if wanted).
+``deploy``: builds ``build/mpy`` (``tools/build_mpy.py``) and stages what the board gets in
+``build/device`` (``stage()``): the compiled code packages ``drivers/ firmware/ safety/
+waveforms/`` (``.mpy`` only), ``boot.py`` and ``main.py`` as source (a board runs those two only
+as source) and the shipped presets in ``data/presets/`` (outside every code package). On the
+board it removes the old code packages (data such as the settings and the session log live at
+the top level and stay), copies the staged tree, sets ``"board"`` in ``settings.json`` (other
+settings are kept), runs ``mip install`` for every dependency in ``package.json`` (mpremote
+fetches them on the host, so a board without network works), then resets the board so that
+boot.py and main.py run (``--reset hard``, the default: a soft reset from mpremote's raw REPL
+does not run main.py; ``--reset soft`` or ``none`` if wanted).
+
+``deploy --frozen``: for a firmware image built with ``firmware/manifest.py`` (the code and the
+SSD1306 driver frozen in flash): no code and no mip packages on the filesystem, only the entry
+files, ``data/presets/`` and the settings; any code package folder left on the filesystem is
+removed (it would shadow the frozen one: '' comes before '.frozen' on sys.path).
 
 PORT: a serial device (``/dev/ttyACM0``, ``COM3``), an mpremote shortcut (``a0``, ``u0``) or
 ``auto`` (default: the first USB serial port). Without a board there, one line says which port
 was tried and how to list ports, and the exit status is 2.
+
+The watchdog: the firmware arms it only when the device leaves soft-off, so a device that is off
+since its last reset answers mpremote normally. After a session (the WDT cannot be stopped on
+the RP2040) mpremote's Ctrl-C stops the loop that feeds it and the board resets half a second
+later; the probe sees an armed WDT, waits for that reset and for the board to come back, then
+goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +44,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_DIRS = ("drivers", "firmware", "safety", "waveforms")
 ENTRY_FILES = ("boot.py", "main.py")
+# data on the board, outside every code package (firmware/programs.py PRESETS_DIR)
+PRESETS_SRC = Path("firmware") / "presets"
+PRESETS_DEVICE = "data/presets"
+STAGE_DIR = ROOT / "build" / "device"
+BOOT_WAIT = 20  # s: a board that reset (its watchdog) is back on USB within this
 BOARDS = ("pico", "esp32")
 PLATFORM_BOARD = {"rp2": "pico", "esp32": "esp32"}
 SETTINGS = "settings.json"
@@ -48,6 +66,13 @@ try:
 except Exception as e:
     print('boot.py:', repr(e))
 print('PLATFORM', sys.platform)
+try:
+    import machine
+    from firmware import boards
+    _c = getattr(boards.load(), 'WDT_CTRL', None)
+    print('WDT', (machine.mem32[_c] >> 30) & 1 if _c else 0)
+except Exception as e:
+    print('WDT 0', repr(e))
 """
 
 CLEAN_SNIPPET = """
@@ -60,11 +85,8 @@ def _rm(p):
     if st[0] & 0x4000:
         for n in os.listdir(p):
             _rm(p + '/' + n)
-        try:
-            os.rmdir(p)
-        except OSError:
-            pass
-    elif p.endswith('.py') or p.endswith('.mpy'):
+        os.rmdir(p)
+    else:
         os.remove(p)
 for _d in %r:
     _rm(_d)
@@ -85,31 +107,28 @@ with open(%(path)r, 'w') as f:
 print('settings:', s)
 """
 
+# The power-on self-test as the device runs it (safety/selftest.py), with the board and the
+# settings the app would use (firmware.storage.Settings) and the programs it would load; the
+# output stage off before and after. Nothing arms the watchdog here.
 SELFTEST_SNIPPET = """
-import json, machine
-from firmware import boards
-name = None
-try:
-    with open(%(path)r) as f:
-        name = json.load(f).get('board')
-except (OSError, ValueError, AttributeError):
-    pass
-if %(board)r:
-    name = %(board)r
-board = boards.load(name)
-hw = board.build(machine)
-hw.stage.off()
-programs_ok = False
-try:
-    from firmware import programs
-    loader = getattr(programs, 'load_all', None) or getattr(programs, 'load')
-    loader()
-    programs_ok = True
-except Exception as e:
-    print('programs:', repr(e))
+import machine
+from firmware import boards, programs
+from firmware.storage import Settings
 from safety import selftest
-ok, lines, code = selftest.run(hw, programs_ok)
-hw.stage.off()
+settings = Settings('/')
+for p in settings.problems:
+    print('settings:', p)
+board = boards.load(%(board)r or settings.get('board'))
+for p in boards.problems:
+    print(p)
+hw = board.build(machine)
+hw.stage.shutdown()
+lib = programs.Library(programs.default_dirs('/'), areas=hw.probe_area_mm2)
+for e in lib.errors:
+    print('programs:', e)
+print('selftest: board %%s, %%d programs' %% (board.NAME, len(lib.ids())))
+ok, lines, code = selftest.run(hw, lib.ok)
+hw.stage.shutdown()
 for line in lines:
     print(line)
 print('SELFTEST', 'PASS' if ok else 'FAIL', code or '')
@@ -143,8 +162,8 @@ def resolve_port(port: str | None) -> str:
     return port
 
 
-def probe(port: str) -> str:
-    """sys.platform of the board at port; NoDevice if nothing answers."""
+def probe_info(port: str) -> tuple[str, bool]:
+    """(sys.platform, WDT armed) of the board at port; NoDevice if nothing answers."""
     cmd = mpremote_cmd(port, "exec", PROBE_SNIPPET)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
@@ -152,11 +171,45 @@ def probe(port: str) -> str:
         raise NoDevice(
             f"no MicroPython board answered at {port} within {PROBE_TIMEOUT} s"
         ) from None
+    platform = None
+    armed = False
     for line in p.stdout.splitlines():
         if line.startswith("PLATFORM "):
-            return line.split(None, 1)[1].strip()
+            platform = line.split(None, 1)[1].strip()
+        elif line.startswith("WDT "):
+            armed = line.split()[1] == "1"
+    if platform is not None:
+        return platform, armed
     reason = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or ["no answer"])[-1]
     raise NoDevice(f"no MicroPython board at {port} ({reason.removeprefix('mpremote: ')})")
+
+
+def probe(port: str, wait: float = BOOT_WAIT) -> str:
+    """sys.platform of the board at port, once it is safe to talk to: a board whose watchdog a
+    session armed resets half a second after mpremote stopped its loop; wait for that reset
+    and for the board to answer again (it comes back in soft-off, the WDT not armed)."""
+    import time
+
+    platform, armed = probe_info(port)
+    if not armed:
+        return platform
+    print(
+        "the board's watchdog is armed (a session ran since its last reset): it resets now; "
+        "waiting for it to come back",
+        flush=True,
+    )
+    deadline = time.monotonic() + wait
+    time.sleep(2)
+    while True:
+        try:
+            platform, armed = probe_info(port)
+            if not armed:
+                return platform
+        except NoDevice:
+            pass
+        if time.monotonic() > deadline:
+            raise NoDevice(f"the board at {port} did not come back within {wait:.0f} s")
+        time.sleep(1)
 
 
 def deps() -> list[str]:
@@ -177,7 +230,32 @@ def run(cmd: list[str]) -> int:
     return subprocess.call(cmd)
 
 
-def deploy(port: str, board: str, build: bool, reset: str = "hard") -> int:
+def stage(mpy: Path | None, out: Path = STAGE_DIR, root: Path = ROOT) -> Path:
+    """The tree the board gets, in out: with mpy (build/mpy), the compiled code packages (.mpy
+    only, no data beside the code); always boot.py, main.py and data/presets/*.json. mpy=None:
+    the frozen layout (the code is in the firmware image). Returns out."""
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    if mpy is not None:
+        for d in DEVICE_DIRS:
+            for f in sorted((mpy / d).rglob("*.mpy")):
+                dest = out / f.relative_to(mpy)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, dest)
+    for f in ENTRY_FILES:
+        if (root / f).is_file():
+            shutil.copyfile(root / f, out / f)
+    presets = out / PRESETS_DEVICE
+    presets.mkdir(parents=True)
+    for f in sorted((root / PRESETS_SRC).glob("*.json")):
+        shutil.copyfile(f, presets / f.name)
+    return out
+
+
+def deploy(port: str, board: str, build: bool, reset: str = "hard", frozen: bool = False) -> int:
     platform = probe(port)
     expected = PLATFORM_BOARD.get(platform)
     if expected and expected != board:
@@ -186,7 +264,9 @@ def deploy(port: str, board: str, build: bool, reset: str = "hard") -> int:
             f"deploying BOARD={board} as asked"
         )
     mpy = ROOT / "build" / "mpy"
-    if build:
+    if frozen:
+        mpy_src = None
+    elif build:
         from tools import build_mpy
 
         sizes, errors = build_mpy.build(ROOT, mpy)
@@ -196,18 +276,24 @@ def deploy(port: str, board: str, build: bool, reset: str = "hard") -> int:
             return 1
         (ROOT / "build" / "mpy_sizes.json").write_text(json.dumps(sizes, indent=1) + "\n")
         print(f"mpy: {len(sizes) - 1} modules, {sizes['total']} bytes")
+        mpy_src = mpy
     elif not mpy.is_dir():
         print("deploy: build/mpy missing: run `make mpy`", file=sys.stderr)
         return 1
-    args = ["exec", CLEAN_SNIPPET % (DEVICE_DIRS,)]
-    dirs = [str(mpy / d) for d in DEVICE_DIRS if (mpy / d).is_dir()]
-    args += ["+", "fs", "cp", "-r", *dirs, ":"]
-    args += ["+", "fs", "cp", *[str(ROOT / f) for f in ENTRY_FILES if (ROOT / f).is_file()], ":"]
+    else:
+        mpy_src = mpy
+    tree = stage(mpy_src)
+    # the old code packages go (a frozen image: all of them, they would shadow it), and the
+    # presets of an older layout (/firmware/presets) with them
+    args = ["exec", CLEAN_SNIPPET % (DEVICE_DIRS + (PRESETS_DEVICE,),)]
+    top = sorted(p for p in tree.iterdir() if p.is_dir())
+    args += ["+", "fs", "cp", "-r", *[str(p) for p in top], ":"]
+    args += ["+", "fs", "cp", *[str(tree / f) for f in ENTRY_FILES if (tree / f).is_file()], ":"]
     args += ["+", "exec", SETTINGS_SNIPPET % {"path": SETTINGS, "board": board}]
     rc = run(mpremote_cmd(port, *args))
     if rc:
         return rc
-    for spec in deps():
+    for spec in [] if frozen else deps():
         rc = run(mpremote_cmd(port, "mip", "install", spec))
         if rc:
             print(
@@ -242,6 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", default="auto")
     d.add_argument("--no-build", action="store_true", help="use build/mpy as it is")
     d.add_argument("--reset", choices=("hard", "soft", "none"), default="hard")
+    d.add_argument(
+        "--frozen",
+        action="store_true",
+        help="the image has the code frozen (firmware/manifest.py): copy only boot.py, "
+        "main.py, the presets and the settings",
+    )
     r = sub.add_parser("repl", help="open the board's REPL")
     r.add_argument("--port", default="auto")
     s = sub.add_parser("selftest", help="run the power-on self-test on the board")
@@ -254,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = resolve_port(a.port)
         if a.cmd == "deploy":
-            return deploy(port, a.board, not a.no_build, a.reset)
+            return deploy(port, a.board, not a.no_build, a.reset, a.frozen)
         if a.cmd == "selftest":
             return selftest(port, a.board)
         probe(port)

@@ -54,6 +54,7 @@ WDT_TIMEOUT_MS = 500
 # MicroPython 1.28/1.29 uses none of SCRATCH2/3. Kept through a watchdog reboot, 0 at power-on.
 WDT_SCRATCH = 0x40058018
 WDT_REASON = 0x40058008
+WDT_CTRL = 0x40058000  # bit 30 ENABLE: tools/deploy.py asks whether the WDT is armed
 PROBE_AREA_MM2 = {"disk": 100, "globe": 50, "qtip": 7}
 # Soft-off sleeps in machine.lightsleep() between polls of POWER (50 ms): clk_sys from the
 # 12 MHz crystal, PLLs and ROSC off; USB stays up while a host has the device mounted.
