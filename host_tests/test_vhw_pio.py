@@ -1085,48 +1085,10 @@ def test_put_during_hold_wakes_a_stalled_sm_at_the_put_instant(vc):
 # The pulse program of drivers/pulsepio.py: exact phase, dead, rest times at 1 MHz.
 
 
-@rp2.asm_pio(out_init=(PIO.OUT_LOW, PIO.OUT_LOW), out_shiftdir=PIO.SHIFT_RIGHT)
-def pulse():
-    pull()
-    mov(isr, osr)  # ISR = P' (phase count)
-    pull()
-    mov(x, osr)  # X = config
-    label("period")
-    mov(pins, x)
-    mov(y, isr)
-    label("p1")
-    jmp(y_dec, "p1")
-    mov(pins, null)
-    mov(osr, x)
-    out(null, 2)
-    out(y, 7)
-    jmp(not_y, "rest")
-    label("d")
-    jmp(y_dec, "d")
-    mov(pins, invert(x))
-    mov(y, isr)
-    label("p2")
-    jmp(y_dec, "p2")
-    mov(pins, null)
-    label("rest")
-    out(y, 22)
-    label("r")
-    jmp(y_dec, "r")
-    pull(noblock)
-    mov(x, osr)
-    out(null, 31)
-    out(y, 1)
-    jmp(not_y, "period")
-    push()
-    pull()
-    mov(isr, osr)
-    pull()
-    mov(x, osr)
-    jmp("period")
-
-
-def cfg(pins, d, r, hold=False):
-    return pins | d << 2 | r << 9 | (1 << 31 if hold else 0)
+def cfg(pins, d, r):
+    """A configuration word of the firmware's pulse program (drivers/pulsepio.py): v | D' << 2
+    | R' << 9; the zero word is HOLD."""
+    return pins | d << 2 | r << 9
 
 
 def segments(ev, a=10, b=11):
@@ -1144,8 +1106,10 @@ def segments(ev, a=10, b=11):
 
 
 def play(words_, run_us, sm_id=0):
+    from drivers.pulsepio import _pulse  # the program the firmware plays, not a copy
+
     ev = record({10, 11})
-    sm = rp2.StateMachine(sm_id, pulse, freq=MHZ, out_base=machine.Pin(10))
+    sm = rp2.StateMachine(sm_id, _pulse, freq=MHZ, out_base=machine.Pin(10))
     for w in words_:
         sm.put(w)
     sm.active(1)
@@ -1155,11 +1119,11 @@ def play(words_, run_us, sm_id=0):
 
 def test_pulse_program_times_biphasic_100_hz(vc):
     P, D, R = 4975, 25, 25  # P + D + P + R = 10 ms
-    sm, ev = play([P - 3, cfg(1, D - 6, R - 8)], 1_000_000 + 5)
+    sm, ev = play([P - 3, cfg(1, D - 6, R - 6)], 1_000_000 + 6)
     seg = segments(ev)
-    assert seg[0][:2] == (0, 5)  # start-up: two pulls and two movs
+    assert seg[0][:2] == (0, 6)  # start-up: two pulls, two movs, the jmp past the hold block
     body = seg[1:]
-    assert body[:4] == [(5, P, 1), (5 + P, D, 0), (5 + P + D, P, 2), (5 + 2 * P + D, R, 0)]
+    assert body[:4] == [(6, P, 1), (6 + P, D, 0), (6 + P + D, P, 2), (6 + 2 * P + D, R, 0)]
     assert all(d == want for (_, d, _), want in zip(body, [P, D, P, R] * 100))
     assert len(body) == 400
     c = vrp2.core(0)
@@ -1168,41 +1132,41 @@ def test_pulse_program_times_biphasic_100_hz(vc):
 
 
 def test_pulse_program_times_follow_the_formulas(vc):
-    # phase P'+3, dead D'+6, phase P'+3, rest R'+8; monophasic off R'+12
+    # phase P'+3, dead D'+6, phase P'+3, rest R'+6; monophasic off R'+10
     sm, ev = play([17, cfg(2, 1, 0)], 200)
-    assert segments(ev)[1:5] == [(5, 20, 2), (25, 7, 0), (32, 20, 1), (52, 8, 0)]
+    assert segments(ev)[1:5] == [(6, 20, 2), (26, 7, 0), (33, 20, 1), (53, 6, 0)]
     sm.active(0)
     sm, ev = play([100, cfg(1, 0, 50)], 1000, sm_id=1)
-    assert [s[1:] for s in segments(ev)[1:5]] == [(103, 1), (62, 0), (103, 1), (62, 0)]
+    assert [s[1:] for s in segments(ev)[1:5]] == [(103, 1), (60, 0), (103, 1), (60, 0)]
 
 
 def test_pulse_program_repeats_then_switches_at_the_period_boundary(vc):
-    sm, ev = play([94, cfg(1, 19, 17)], 1005)  # 97 + 25 + 97 + 25 = 244 µs periods from 5
+    sm, ev = play([94, cfg(1, 19, 19)], 1006)  # 97 + 25 + 97 + 25 = 244 µs periods from 6
     # empty TX FIFO: pull(noblock) takes X again, the same period repeats
     assert [s[1:] for s in segments(ev)[1:17]] == [(97, 1), (25, 0), (97, 2), (25, 0)] * 4
-    # µs 1005 is inside the period 981..1225: put a monophasic config (leg B, off 112 µs)
+    # µs 1006 is inside the period 982..1226: put a monophasic config (leg B, off 110 µs)
     sm.put(cfg(2, 0, 100))
     machine.world.clock.advance(700)
-    assert [s for s in segments(ev) if s[0] >= 981] == [
-        (981, 97, 1), (1078, 25, 0), (1103, 97, 2), (1200, 25, 0),  # finishes as it was
-        (1225, 97, 2), (1322, 112, 0), (1434, 97, 2), (1531, 112, 0),  # then the new one
+    assert [s for s in segments(ev) if s[0] >= 982] == [
+        (982, 97, 1), (1079, 25, 0), (1104, 97, 2), (1201, 25, 0),  # finishes as it was
+        (1226, 97, 2), (1323, 110, 0), (1433, 97, 2), (1530, 110, 0),  # then the new one
     ]  # fmt: skip
     assert sm.tx_fifo() == 0
 
 
 def test_pulse_program_new_config_exactly_at_the_boundary(vc):
-    sm, ev = play([47, cfg(1, 4, 2)], 60)  # 50 + 10 + 50 + 10 = 120 µs periods from µs 5
-    sm.put(cfg(2, 4, 2))  # µs 60: inside the first period
+    sm, ev = play([47, cfg(1, 4, 4)], 60)  # 50 + 10 + 50 + 10 = 120 µs periods from µs 6
+    sm.put(cfg(2, 4, 4))  # µs 60: inside the first period
     machine.world.clock.advance(300)
     seg = segments(ev)[1:]
     assert seg[:8] == [
-        (5, 50, 1), (55, 10, 0), (65, 50, 2), (115, 10, 0),  # the period it was playing
-        (125, 50, 2), (175, 10, 0), (185, 50, 1), (235, 10, 0),  # the new one, from 125
+        (6, 50, 1), (56, 10, 0), (66, 50, 2), (116, 10, 0),  # the period it was playing
+        (126, 50, 2), (176, 10, 0), (186, 50, 1), (236, 10, 0),  # the new one, from 126
     ]  # fmt: skip
 
 
-def test_pulse_program_hold_bit(vc):
-    sm, ev = play([47, cfg(1, 4, 2, hold=True)], 1000)
+def test_pulse_program_hold_word(vc):
+    sm, ev = play([47, cfg(1, 4, 4), 0], 1000)  # a period, then HOLD (the zero word)
     seg = segments(ev)
     # one period, then at its end: P' pushed to RX, both legs low, waiting for two words
     assert [s[1:] for s in seg[1:4]] == [(50, 1), (10, 0), (50, 2)]
@@ -1212,34 +1176,34 @@ def test_pulse_program_hold_bit(vc):
     assert c.stalled
     t = machine.world.clock.now_us_abs()
     sm.put(27)
-    sm.put(cfg(2, 4, 2))
+    sm.put(cfg(2, 4, 4))
     machine.world.clock.advance(200)
     seg = segments(ev)
     resume = [s for s in seg if s[0] > t]
-    # pull at t+1, mov at t+2, pull t+3, mov t+4, jmp t+5, phase 1 (leg B) from t+6
-    assert resume[0][0] == t + 6 and resume[0][1:] == (30, 2)
+    # pull at t+1, mov at t+2, pull t+3, mov t+4, then (the wrap) phase 1, leg B, from t+5
+    assert resume[0][0] == t + 5 and resume[0][1:] == (30, 2)
     assert resume[1][1:] == (10, 0) and resume[2][1:] == (30, 1)
 
 
 def test_pulse_program_hold_during_heap_locked_tick(vc):
     # the control tick puts a config while hold_devices is set: the SM sees it at the
     # instant it was put, as if it had run all along
-    ref_sm, ref = play([47, cfg(1, 4, 2)], 60)
-    ref_sm.put(cfg(2, 4, 2))
+    ref_sm, ref = play([47, cfg(1, 4, 4)], 60)
+    ref_sm.put(cfg(2, 4, 4))
     machine.world.clock.advance(300)
     want = segments(ref)
     ref_sm.active(0)
     machine.world.reset(VClock(0))
     clk = machine.world.clock
-    sm, ev = play([47, cfg(1, 4, 2)], 50)
+    sm, ev = play([47, cfg(1, 4, 4)], 50)
     clk.hold_devices = True
     clk.advance(10)
-    sm.put(cfg(2, 4, 2))  # µs 60, SM held since 50
+    sm.put(cfg(2, 4, 4))  # µs 60, SM held since 50
     clk.advance(100)
     clk.hold_devices = False
     clk.advance(200)
     got = segments(ev)
     # the edges of 50..160 were played late (at 160); from there on the two runs agree:
-    # the boundary at 125 used the new config in both
+    # the boundary at 126 used the new config in both
     assert [s for s in got if s[0] > 160] == [s for s in want if s[0] > 160]
-    assert (125, 50, 2) in want and [s for s in want if s[0] > 160][0] == (175, 10, 0)
+    assert (126, 50, 2) in want and [s for s in want if s[0] > 160][0] == (176, 10, 0)

@@ -21,54 +21,17 @@ except ImportError:
 from vhw import esp32, rp2
 from vhw.vclock import VClock
 
-PIO = rp2.PIO
+sys.modules["rp2"] = rp2  # the firmware's driver imports it by that name
+from drivers.pulsepio import _pulse as pulse  # noqa: E402 (the firmware's own program)
 
 
-@rp2.asm_pio(out_init=(PIO.OUT_LOW, PIO.OUT_LOW), out_shiftdir=PIO.SHIFT_RIGHT)
-def pulse():
-    pull()
-    mov(isr, osr)
-    pull()
-    mov(x, osr)
-    label("period")
-    mov(pins, x)
-    mov(y, isr)
-    label("p1")
-    jmp(y_dec, "p1")
-    mov(pins, null)
-    mov(osr, x)
-    out(null, 2)
-    out(y, 7)
-    jmp(not_y, "rest")
-    label("d")
-    jmp(y_dec, "d")
-    mov(pins, invert(x))
-    mov(y, isr)
-    label("p2")
-    jmp(y_dec, "p2")
-    mov(pins, null)
-    label("rest")
-    out(y, 22)
-    label("r")
-    jmp(y_dec, "r")
-    pull(noblock)
-    mov(x, osr)
-    out(null, 31)
-    out(y, 1)
-    jmp(not_y, "period")
-    push()
-    pull()
-    mov(isr, osr)
-    pull()
-    mov(x, osr)
-    jmp("period")
-
-
-# the words (hand-checked against the datasheet in host_tests/test_vhw_pio.py)
+# the words, checked by hand against the datasheet's encodings: pull 0x80A0, mov(isr, osr)
+# 0xA0C7, jmp("period") 0x000A, push 0x8020, mov(pins, invert(x)) 0xA009, pull(noblock)
+# 0x8080, jmp(not_x, "hold") 0x0025 (condition 001, address 5)
 PULSE_WORDS = [
-    0x80A0, 0xA0C7, 0x80A0, 0xA027, 0xA001, 0xA046, 0x0086, 0xA003, 0xA0E1, 0x6062,
-    0x6047, 0x0071, 0x008C, 0xA009, 0xA046, 0x008F, 0xA003, 0x6056, 0x0092, 0x8080,
-    0xA027, 0x607F, 0x6041, 0x0064, 0x8020, 0x80A0, 0xA0C7, 0x80A0, 0xA027, 0x0004,
+    0x80A0, 0xA0C7, 0x80A0, 0xA027, 0x000A, 0x8020, 0x80A0, 0xA0C7, 0x80A0, 0xA027,
+    0xA001, 0xA046, 0x008C, 0xA003, 0xA0E1, 0x6062, 0x6047, 0x0077, 0x0092, 0xA009,
+    0xA046, 0x0095, 0xA003, 0x6056, 0x0098, 0x8080, 0xA027, 0x0025,
 ]  # fmt: skip
 
 
@@ -89,11 +52,8 @@ def recorder(pins):
     return ev
 
 
-def cfg(pins, d, r, hold=False):
-    w = pins | d << 2 | r << 9
-    if hold:
-        w |= 1 << 31
-    return w
+def cfg(pins, d, r):
+    return pins | d << 2 | r << 9  # the zero word is HOLD
 
 
 @test
@@ -110,13 +70,13 @@ def pulse_edges_100_hz():
     ev = recorder((10, 11))
     sm = rp2.StateMachine(0, pulse, freq=1000000, out_base=machine.Pin(10))
     sm.put(4975 - 3)
-    sm.put(cfg(1, 25 - 6, 25 - 8))
+    sm.put(cfg(1, 25 - 6, 25 - 6))
     sm.active(1)
-    clk.advance(200005)
+    clk.advance(200006)
     times = [t for t, _, _ in ev[2:]]
-    check_eq("first edges", ev[2:6], [(5, 10, 1), (4980, 10, 0), (5005, 11, 1), (9980, 11, 0)])
+    check_eq("first edges", ev[2:6], [(6, 10, 1), (4981, 10, 0), (5006, 11, 1), (9981, 11, 0)])
     gaps = [times[i + 1] - times[i] for i in range(len(times) - 1)]
-    check_eq("every gap", gaps, [4975, 25] * 40)  # 5 .. 200005
+    check_eq("every gap", gaps, [4975, 25] * 40)  # 6 .. 200006
     c = rp2.core(0)
     check("a few steps per period", c.steps <= 20 * 25 + 10, "%d steps" % c.steps)
 
@@ -127,17 +87,18 @@ def pulse_hold_and_resume():
     ev = recorder((10, 11))
     sm = rp2.StateMachine(0, pulse, freq=1000000, out_base=machine.Pin(10))
     sm.put(47)
-    sm.put(cfg(1, 4, 2, hold=True))  # a big int on MicroPython: fine outside hold_devices
+    sm.put(cfg(1, 4, 4))
+    sm.put(0)  # HOLD at the end of the first period
     sm.active(1)
     clk.advance(1000)
     check_eq("P' reported", (sm.rx_fifo(), sm.get()), (1, 47))
     check_eq("legs low", (machine.Pin(10).value(), machine.Pin(11).value()), (0, 0))
     t = clk.now_us_abs()
     sm.put(27)
-    sm.put(cfg(2, 4, 2))
+    sm.put(cfg(2, 4, 4))
     clk.advance(100)
     after = [e for e in ev if e[0] > t][:2]
-    check_eq("resumes on leg B", after, [(t + 6, 11, 1), (t + 36, 11, 0)])
+    check_eq("resumes on leg B", after, [(t + 5, 11, 1), (t + 35, 11, 0)])
 
 
 @test
@@ -145,10 +106,11 @@ def cpu_side_allocates_nothing_under_hold():
     clk = fresh()
     sm = rp2.StateMachine(0, pulse, freq=1000000, out_base=machine.Pin(10))
     sm.put(97)
-    sm.put(cfg(1, 19, 17, hold=True))
+    sm.put(cfg(1, 19, 19))
+    sm.put(0)  # HOLD
     sm.active(1)
     clk.advance(1000)
-    word = array("I", [cfg(2, 19, 17)])
+    word = array("I", [cfg(2, 19, 19)])
     calls = (
         ("put(int)", lambda: sm.put(97)),
         ("put(array)", lambda: sm.put(word)),
