@@ -225,8 +225,22 @@ def deps() -> list[str]:
     return specs
 
 
+def shown(args: list[str]) -> str:
+    """The mpremote command line as printed: a device-side snippet as its first line, paths
+    relative to the repository."""
+    out = []
+    for a in args:
+        if "\n" in a:
+            first = next((ln for ln in a.splitlines() if ln.strip()), "")
+            a = repr(first.strip() + " ...")
+        elif a.startswith(str(ROOT) + os.sep):
+            a = a[len(str(ROOT)) + 1 :]
+        out.append(a)
+    return " ".join(out)
+
+
 def run(cmd: list[str]) -> int:
-    print("+", " ".join(cmd[2:]), flush=True)
+    print("+", shown(cmd[2:]), flush=True)
     return subprocess.call(cmd)
 
 
