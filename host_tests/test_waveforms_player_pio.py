@@ -69,6 +69,7 @@ def run(vc, player, us, tick=TICK_US):
         player.heartbeat(clock.ticks_ms())
 
 
+@pytest.mark.rule("3.6")
 def test_biphasic_100hz_phases_and_dead_times_exact(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 100000, 300, 500)
@@ -84,6 +85,7 @@ def test_biphasic_100hz_phases_and_dead_times_exact(rig):
         assert t1 - t0 == pl.period_us
 
 
+@pytest.mark.rule("3.6", "3.5")
 def test_edges_need_no_python(rig):
     """Hardware edges: a second of virtual time with no Python call at all still plays every
     period, and no machine.Timer is armed while playing."""
@@ -97,6 +99,7 @@ def test_edges_need_no_python(rig):
     assert not any(getattr(t, "armed", False) for t in vc.timers if isinstance(t, machine.Timer))
 
 
+@pytest.mark.rule("3.4", "4.4")
 def test_level_changes_only_at_period_boundaries(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 100000, 600, 1000)
@@ -116,6 +119,7 @@ def test_level_changes_only_at_period_boundaries(rig):
     assert pos == neg
 
 
+@pytest.mark.rule("3.4")
 def test_charge_counted_from_what_was_played(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 73000, 250, 500)
@@ -129,6 +133,7 @@ def test_charge_counted_from_what_was_played(rig):
     assert abs(neg - played_b // 1000) <= 2
 
 
+@pytest.mark.rule("3.4", "4.9")
 def test_finish_ends_after_a_whole_period(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 50000, 200, 500)
@@ -143,6 +148,7 @@ def test_finish_ends_after_a_whole_period(rig):
     assert machine.world.level(EN) == 0
 
 
+@pytest.mark.rule("4.5", "4.9")
 def test_silent_loop_loses_output_in_hardware(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 100000, 300, 500)
@@ -156,6 +162,7 @@ def test_silent_loop_loses_output_in_hardware(rig):
     assert not p.playing and p.error == PL.ERR_DEADMAN
 
 
+@pytest.mark.rule("3.4", "3.2")
 def test_monophasic_flips_at_boundaries_and_balances(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.MONOPHASIC, 2000, 200, 500, alt_ms=2000)
@@ -170,6 +177,7 @@ def test_monophasic_flips_at_boundaries_and_balances(rig):
     assert abs(pos - neg) * 20 <= pos + neg
 
 
+@pytest.mark.rule("4.6")
 def test_stop_from_any_state_leaves_everything_low(rig):
     vc, model, hw, p, rec = rig
     pl = P.make(P.BIPHASIC, 100000, 300, 500)
@@ -196,6 +204,7 @@ def test_plan_out_of_engine_range_is_refused(rig):
     assert machine.world.level(EN) == 0
 
 
+@pytest.mark.rule("3.6")
 def test_esp32_board_plays_through_rmt():
     """The ESP32 board's player on its RMT engine (vhw.esp32 fake): the same plan, the same
     phase widths and dead times on its POL_A/POL_B pins; flips and level changes work."""
