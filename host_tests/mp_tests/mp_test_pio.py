@@ -24,7 +24,6 @@ from vhw.vclock import VClock
 sys.modules["rp2"] = rp2  # the firmware's driver imports it by that name
 from drivers.pulsepio import _pulse as pulse  # noqa: E402 (the firmware's own program)
 
-
 # the words, checked by hand against the datasheet's encodings: pull 0x80A0, mov(isr, osr)
 # 0xA0C7, jmp("period") 0x000A, push 0x8020, mov(pins, invert(x)) 0xA009, pull(noblock)
 # 0x8080, jmp(not_x, "hold") 0x0025 (condition 001, address 5)
