@@ -7,7 +7,7 @@ from esp32 import RMT
 from machine import Timer
 from micropython import const
 
-from drivers.pulsepio import DEAD_ADJ, HOLD, MONO_OFF_ADJ, PHASE_ADJ, REST_ADJ
+from drivers.pulsecfg import DEAD_ADJ, HOLD, MONO_OFF_ADJ, PHASE_ADJ, REST_ADJ
 
 DEADMAN_MS = const(10)
 _DM_TICK_MS = const(2)

@@ -242,3 +242,27 @@ def test_esp32_board_plays_through_rmt():
     assert pos > 0 and abs(pos - neg) * 20 < pos + neg
     p.stop()
     assert machine.world.level(ea) == 0 and machine.world.level(eb) == 0
+
+
+def test_no_board_imports_the_other_chips_module():
+    """The ESP32 path (RMT engine, player) never imports rp2 or the PIO driver, and the PIO
+    driver never imports esp32: each board loads only its own chip's module."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+
+    def imports(rel):
+        tree = ast.parse((root / rel).read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                out.add(node.module)
+        return out
+
+    for rel in ("drivers/pulsermt.py", "waveforms/player.py", "drivers/pulsecfg.py"):
+        assert not {"rp2", "drivers.pulsepio"} & imports(rel), rel
+    for rel in ("drivers/pulsepio.py", "waveforms/player.py", "drivers/pulsecfg.py"):
+        assert not {"esp32", "drivers.pulsermt"} & imports(rel), rel

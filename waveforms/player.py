@@ -228,7 +228,7 @@ class Player:
 
     # -- set-up (allocates: not in a tick unless the output is being restarted) --
     def _load(self, plan):
-        from drivers.pulsepio import cfg_word
+        from drivers.pulsecfg import cfg_word
 
         pol0 = plan.pol[0]
         v = 1 if pol0 == _p.POS else 2
