@@ -68,6 +68,7 @@ class Player:
         self._lvl_c = 0
         self._state = _RUN
         self._in = 0  # periods until the handed-over cfg takes effect (0: none pending)
+        self._in_hold = False  # the word in flight is a HOLD (the engine pauses where it lands)
         self._flip = False  # the pending cfg flips the polarity
         self._alt_left = 0
         self._t0 = clock.ticks_us()  # start of the current period (us)
@@ -175,8 +176,9 @@ class Player:
         """Stop at the end of the current period (both phases played); `playing` goes False
         then."""
         if self.playing and self._state != _FINISH:
+            # a hold already handed over ends the run at its boundary; a flip or keep-alive
+            # still lands (and is accounted) before the hold is handed over
             self._state = _FINISH
-            self._in = 0  # a pending level change is dropped: the next hold ends the run
 
     def start(self, plan, amp_ua=0):
         """Play plan from its first period at amp_ua (soft start is the caller's: start at 0,
@@ -327,12 +329,14 @@ class Player:
     def _hold(self, now, ttb):
         self.engine.put_int(0)  # HOLD: stop at the next boundary and report
         self._in = 1
+        self._in_hold = True
         self._ka_t = now
         self._ka_wait = ttb + self._per + STALL_SLACK_US
 
     def _hand(self, buf, now, ttb):
         self.engine.push(buf)
         self._in = 1
+        self._in_hold = False
         self._ka_t = now
         self._ka_wait = ttb + self._per + STALL_SLACK_US
 
@@ -424,7 +428,7 @@ class Player:
             self._v = 3 - self._v
             self._alt_left = self.plan.alt_periods
             self.flips += 1
-        if self._state != _RUN:
+        if self._in_hold:
             self._paused = True  # the engine waits at this boundary: _at_hold() follows
 
     def _periods(self, k):
