@@ -105,10 +105,15 @@ class App:
         self._dt = 0
         self.selftest_report = None
         self.last_record = None
-        # A corrupt settings file or a broken custom program is reported, not fatal.
-        for text in self.settings.problems + self.library.errors:
+        # A corrupt settings file, a broken custom program, an ignored board name or a repaired
+        # log is reported, not fatal; each problem is logged once, not at every boot (an error
+        # line per boot would push the session history out of the rotated log).
+        from firmware import boards as _boards
+
+        found = self.settings.problems + self.library.errors + _boards.problems + self.log.report()
+        for text in found:
             self.error = text
-            self.log.error(text)
+        self.log.problems(found)
         # A watchdog reset means the loop stalled last time: come up showing that fault.
         if self.supervisor.boot_fault is not None:
             self._enter_fault(self.supervisor.boot_fault)

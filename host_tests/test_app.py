@@ -617,3 +617,18 @@ def test_no_step_runs_past_its_duration(tmp_path):
         # next slot (every 5th tick) after the last period ended
         assert took <= 20_000 + 25, took
         assert took >= 20_000 - 2_100, took  # at most one 2 s period early
+
+
+@pytest.mark.rule("4.10")
+def test_a_problem_found_at_boot_is_logged_once_not_at_every_boot(tmp_path):
+    """DESIGN 4.10 / issue 11 item 15: a corrupt settings file is shown and logged at the first
+    boot; the next boots with the same file log it no more (the session history stays)."""
+    c = Client(tmp_path, settings_text="{not json")
+    assert c.app.error and "settings.json" in c.app.error
+    n = [r for r in c.app.log.records() if "settings.json" in (r.get("error") or "")]
+    assert len(n) == 1
+    for _ in range(3):
+        c2 = Client(tmp_path, settings_text="{not json")
+        assert "settings.json" in (c2.app.error or "")  # still shown
+    again = [r for r in c2.app.log.records() if "settings.json" in (r.get("error") or "")]
+    assert len(again) == 1
