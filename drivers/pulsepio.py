@@ -27,7 +27,6 @@ from drivers.pulsecfg import HOLD, cfg_word  # noqa: F401 (re-exported: the word
 SM_HZ = const(1000000)
 DEADMAN_HZ = const(3000)
 DEADMAN_MS = const(9)  # DESIGN 4.5: a stalled loop never leaves the output on for > 10 ms
-PERIOD_END_US = const(6)  # the next cfg is pulled this many us before the period ends
 
 
 @rp2.asm_pio(

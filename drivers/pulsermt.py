@@ -146,11 +146,9 @@ class PulseRMT:
         return self.pin_a.value() | (self.pin_b.value() << 1)
 
     def _stop_channels(self):
-        for r in (self._ra, self._rb):
-            try:
-                r.active(False)  # stops at once, the pin at its idle level (low)
-            except Exception:  # noqa: BLE001 (stop must not raise)
-                pass
+        # two calls, no tuple: stop() runs inside a control tick (contact loss)
+        _idle(self._ra)
+        _idle(self._rb)
 
     def stop(self):
         try:
@@ -162,9 +160,20 @@ class PulseRMT:
         except Exception:  # noqa: BLE001
             pass
         self._stop_channels()
-        for p in (self.pin_a, self.pin_b):
-            try:
-                p.init(p.OUT, value=0)  # the pins back to the CPU, low
-            except Exception:  # noqa: BLE001
-                pass
+        _low(self.pin_a)  # the pins back to the CPU, low
+        _low(self.pin_b)
         self.running = False
+
+
+def _idle(rmt):
+    try:
+        rmt.active(False)  # stops at once, the pin at its idle level (low)
+    except Exception:  # noqa: BLE001 (stop must not raise)
+        pass
+
+
+def _low(pin):
+    try:
+        pin.init(pin.OUT, value=0)
+    except Exception:  # noqa: BLE001 (stop must not raise)
+        pass
