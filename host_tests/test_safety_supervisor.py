@@ -465,6 +465,7 @@ def test_player_error_codes_match():
 
     assert sv._PLAYER_DEADMAN == wp.ERR_DEADMAN
     assert sv._PLAYER_EXCEPTION == wp.ERR_EXCEPTION
+    assert sv._PLAYER_STALL == wp.ERR_STALL
 
 
 @pytest.mark.rule("4.4")
