@@ -90,6 +90,9 @@ class PulsePIO:
     """The pulse and deadman state machines on pin objects (POL_A, POL_B consecutive)."""
 
     deadman_ms = DEADMAN_MS
+    # us from handing over P' and the cfg (the last put returns) to the first leg going high:
+    # the pull, two movs at 1 MHz and the FIFO's synchroniser; 5 on the sim board's PIO
+    lag_us = 5
 
     def __init__(self, pin_a, pin_b, out_en, sm_id=0, dm_id=4):
         self.pin_a = pin_a
@@ -99,6 +102,14 @@ class PulsePIO:
         self._dm = rp2.StateMachine(dm_id)
         self._allow = self.deadman_ms - 1
         self.running = False
+        # the player's per-tick calls go straight to the state machine (bound once: a Python
+        # frame per call costs ~15 us on an RP2040)
+        sm = self._sm
+        self.push = sm.put  # push(buf): the next cfg (a one-word array)
+        self.put_int = sm.put  # put_int(v): P', or HOLD (0)
+        self.tx_level = sm.tx_fifo  # words not yet taken
+        self.acks = sm.rx_fifo  # hold reports waiting
+        self.take_ack = sm.get
 
     def start(self, phase_count, cfg_buf):
         """Load P' and the first cfg (a one-word array) and play from phase 1 now."""
@@ -124,21 +135,6 @@ class PulsePIO:
 
     def out_en_high(self):
         return self.out_en.value() == 1
-
-    def push(self, buf):
-        self._sm.put(buf)
-
-    def put_int(self, v):
-        self._sm.put(v)
-
-    def tx_level(self):
-        return self._sm.tx_fifo()
-
-    def acks(self):
-        return self._sm.rx_fifo()
-
-    def take_ack(self):
-        return self._sm.get()
 
     def legs(self):
         """1 POL_A high, 2 POL_B high, 0 neither (3: both, never played)."""

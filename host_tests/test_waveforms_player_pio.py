@@ -266,3 +266,27 @@ def test_no_board_imports_the_other_chips_module():
         assert not {"rp2", "drivers.pulsepio"} & imports(rel), rel
     for rel in ("drivers/pulsepio.py", "waveforms/player.py", "drivers/pulsecfg.py"):
         assert not {"esp32", "drivers.pulsermt"} & imports(rel), rel
+
+
+@pytest.mark.rule("3.4")
+@pytest.mark.parametrize("freq_mhz,phase_us", [(300, 1500000), (100000, 4975)])
+def test_charge_read_mid_run_matches_the_pins_across_levels_and_settles(rig, freq_mhz, phase_us):
+    # phases are counted per leg and turned into charge lazily (on a level change, every
+    # _qmax phases, on a read): whatever the moment of the read, it equals what was played
+    vc, model, hw, p, rec = rig
+    pl = P.make(P.BIPHASIC, freq_mhz, 300, 500, phase_us=phase_us)
+    p.start(pl, 100)
+    per = pl.period_us
+    for i, lvl in enumerate((100, 180, 180, 250, 120)):
+        p.set_amplitude(lvl)
+        run(vc, p, per * (7 if per > 100000 else 40) + 1234 * i)
+        pos, neg = p.charge_nc()
+        played = sum(la * ca for _, la, ca in rec.pulses(A)) * 1100 // 4095 // 1000
+        played_b = sum(lb * cb for _, lb, cb in rec.pulses(B)) * 1100 // 4095 // 1000
+        # never more than was played; less by at most the periods since the last poll
+        # (POLL_MS) and the one under way
+        lag = (PL.POLL_MS * 1000 // per + 2) * phase_us * 1100 // 1000
+        assert played - lag <= pos <= played + 2
+        assert played_b - lag <= neg <= played_b + 2
+    if per > 100000:  # long phases: the count was settled on reaching _qmax, more than once
+        assert p.periods_played > 2 * p._qmax > 0

@@ -22,6 +22,7 @@ from micropython import const
 
 from drivers import clock
 from waveforms import plan as _p
+from waveforms.tally import Tally, batch_for
 
 ERR_NONE = const(0)
 ERR_DEADMAN = const(1)  # the loop went silent: the hardware deadman dropped OUT_EN
@@ -35,7 +36,6 @@ HOLD_LEAD_US = const(27000)  # ask for a hold only when the boundary comes befor
 HOLD_EVERY_MS = const(40)  # level increases: at most one boundary pause per 40 ms
 STALL_SLACK_US = const(20000)
 _QUIET_MAX = const(0x1FFFFFFF)
-_MAX_BATCH = const(64)  # periods accounted per step (keeps products below 2**30)
 
 # run states
 _RUN = const(0)
@@ -43,11 +43,12 @@ _HOLD = const(1)  # a hold cfg was handed over: a level change at the next bound
 _FINISH = const(2)  # a hold cfg for finish(): stop at the next boundary
 
 
-class Player:
+class Player(Tally):
     def __init__(self, stage, engine):
         self.stage = stage
         self.engine = engine
         self._exact = getattr(engine, "exact_holds", True)  # False: holds cut the period
+        self._lag = getattr(engine, "lag_us", 0)  # words handed over -> the period starts
         self._pa = engine.pin_a
         self._pb = engine.pin_b
         self._oe = engine.out_en
@@ -60,6 +61,8 @@ class Player:
         self._ph = 0
         self._dead = 0
         self._per = 0
+        self._qmax = 1  # phases settled in one product (tally)
+        self._alt = 0  # plan.alt_periods (0: no alternation)
         self._mono = False
         self._owe = 0  # the leg a cut biphasic period left a surplus on (0: none)
         self._v = 1
@@ -85,21 +88,6 @@ class Player:
     @classmethod
     def for_hw(cls, hw):
         return cls(hw.stage, hw.pulse)
-
-    def _reset_counters(self):
-        self.periods_played = 0
-        self.flips = 0
-        self.deadman_trips = 0
-        self.segments_played = 0
-        # charge per polarity: uC + nC (< 1000) + uA.us (< 1000): no int grows past 2**30
-        self.pos_uc = 0
-        self.pos_nc = 0
-        self._pos_c = 0
-        self._pos_r = 0
-        self.neg_uc = 0
-        self.neg_nc = 0
-        self._neg_c = 0
-        self._neg_r = 0
 
     # -- control-loop API --
     @property
@@ -168,10 +156,6 @@ class Player:
         d = self._per - clock.ticks_diff(clock.ticks_us(), self._t0)
         return d if d > 0 else 0
 
-    def charge_nc(self):
-        """(positive, negative) delivered charge in nC (off the hot path)."""
-        return (self.pos_uc * 1000 + self.pos_nc, self.neg_uc * 1000 + self.neg_nc)
-
     def finish(self):
         """Stop at the end of the current period (both phases played); `playing` goes False
         then."""
@@ -200,7 +184,7 @@ class Player:
             self._lvl_c = st.dac_cua()
             st.enable()
             self.engine.start(self._pc, self._c[self._v - 1])
-            self._t0 = clock.ticks_us()
+            self._t0 = clock.ticks_add(clock.ticks_us(), self._lag)
             self.engine.arm()
             self.playing = True
             self.mode = "pio"
@@ -254,7 +238,9 @@ class Player:
         self._ph = ph
         self._dead = dead
         self._per = plan.period_us
+        self._qmax = batch_for(ph)
         alt = plan.alt_periods
+        self._alt = alt
         if self._mono:
             if was_mono:
                 # the alternation goes on across restarts and steps: a lift-off or a short
@@ -302,14 +288,18 @@ class Player:
         self._ka_wait = 0
         if self._in:
             return  # a hold was handed over and taken: the pause is coming
-        into = clock.ticks_diff(now, self._t0)
-        ttb = self._per - into
+        ttb = self._per - clock.ticks_diff(now, self._t0)
         if ttb <= GUARD_US:
-            return
+            # a word handed over now could land at this boundary or the next: let it pass
+            # first (polls phase-locked to the train would otherwise never hand one over)
+            clock.sleep_us(ttb + 2)
+            now = clock.ticks_us()
+            self._account(now, False)
+            ttb = self._per - clock.ticks_diff(now, self._t0)
         if self._state == _FINISH:
             self._hold(now, ttb)
             return
-        if self._mono and self._alt_left <= 1 and self.plan.alt_periods:
+        if self._mono and self._alt_left <= 1 and self._alt:
             self._flip = True
             self._hand(self._c[2 - self._v], now, ttb)
             return
@@ -358,6 +348,7 @@ class Player:
             self.stop()  # the period was whole: error stays ERR_NONE
             return
         self._paused = False
+        self._settle()  # the phases played at the old level, before it changes
         st = self.stage
         lvl = self._amp
         st.set_ua(lvl)
@@ -374,95 +365,4 @@ class Player:
         self.hold_us_total += d
         if d > self.max_hold_us:
             self.max_hold_us = d
-        self._t0 = t
-
-    def _account(self, now, cut):
-        """Charge for the periods completed since _t0 (and, with cut, the part of the current
-        one played); _t0 moves to the start of the current period."""
-        per = self._per
-        e = clock.ticks_diff(now, self._t0)
-        if e < 0:
-            return
-        if self._paused:
-            return  # nothing plays in the pause
-        n = e // per
-        while n > 0:
-            k = n if n < _MAX_BATCH else _MAX_BATCH
-            if self._in:
-                if k > self._in:
-                    k = self._in
-                self._in -= k
-                if self._in == 0:
-                    self._land(k)
-                    self._t0 = clock.ticks_add(self._t0, k * per)
-                    if self._paused:
-                        return
-                    n -= k
-                    e -= k * per
-                    continue
-            self._periods(k)
-            self._t0 = clock.ticks_add(self._t0, k * per)
-            n -= k
-            e -= k * per
-        if self._paused:
-            return
-        if cut and e > 0:
-            # the cut period: what its phases played before the stop
-            ph = self._ph
-            a = e if e < ph else ph
-            self._side(self._v == 2, a)
-            if not self._mono:
-                b = e - ph - self._dead
-                if b > ph:
-                    b = ph
-                if b > 0:
-                    self._side(self._v == 1, b)
-                if a > b:
-                    self._owe = self._v  # the next start begins on the other leg: repaid
-
-    def _land(self, k):
-        # k periods, the last of which ends where the handed-over cfg takes effect
-        self._periods(k)
-        if self._flip:
-            self._flip = False
-            self._v = 3 - self._v
-            self._alt_left = self.plan.alt_periods
-            self.flips += 1
-        if self._in_hold:
-            self._paused = True  # the engine waits at this boundary: _at_hold() follows
-
-    def _periods(self, k):
-        self.periods_played += k
-        self.segments_played += k * (2 if self._mono else 4)
-        ph = self._ph
-        for _ in range(k):
-            self._side(self._v == 2, ph)
-            if not self._mono:
-                self._side(self._v == 1, ph)
-        if self._mono and self.plan.alt_periods:
-            self._alt_left -= k
-
-    def _side(self, neg, d):
-        # The level the DAC code really sets (10 nA units, <= 110000) times d us: counted in
-        # uC + 0.01 nC (< 100000) + 0.01 pC (< 1000), every product below 2**30.
-        lc = self._lvl_c
-        if lc <= 0 or d <= 0:
-            return
-        q = lc * (d // 1000)
-        r = lc * (d % 1000)
-        if neg:
-            r += self._neg_r
-            c = self._neg_c + q + r // 1000
-            self._neg_r = r % 1000
-            self.neg_uc += c // 100000
-            c %= 100000
-            self._neg_c = c
-            self.neg_nc = c // 100
-        else:
-            r += self._pos_r
-            c = self._pos_c + q + r // 1000
-            self._pos_r = r % 1000
-            self.pos_uc += c // 100000
-            c %= 100000
-            self._pos_c = c
-            self.pos_nc = c // 100
+        self._t0 = clock.ticks_add(t, self._lag)

@@ -112,7 +112,12 @@ def run_program(args, emu: Path, program: str) -> dict:
             json.dumps({"last_program": program}),
             "--add",
             f"{ROOT / 'tools' / 'hil' / 'hil_main.py'}:main.py",
-        ],
+        ]
+        + (
+            ["--add", f"{ROOT / 'tools' / 'hil' / 'hil_prof.py'}:hilprof.py"]
+            if args.profile
+            else []
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -165,6 +170,7 @@ def analyse(out: Path, program: str) -> dict:
         for t, s, _ in states
         if s == "paused" and len(running) > 1 and float(t) > running[1]
     ]
+    prof = re.findall(r"hil prof (.*)", con)
     mem = re.search(r"hil mem_alloc (\d+) mem_free (\d+)", con)
     step = first_step(program)
     plan = plan_figures(step)
@@ -242,6 +248,7 @@ def analyse(out: Path, program: str) -> dict:
         "ticks": sum(t["n"] for t in busy),
         "false_pauses": len(pauses),
         "states": [(float(t), s, f) for t, s, f in states],
+        "profile_last_s": prof[-1].split() if prof else None,
         "mem_alloc_after_build": int(mem.group(1)) if mem else None,
         "emulated_s_per_wall_s": summary.get("emulated_s_per_wall_s"),
         "exceptions": summary.get("exceptions"),
@@ -258,6 +265,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--wall-limit-s", type=int, default=1500)
     ap.add_argument("--out", default=str(ROOT / "build" / "hil"))
+    ap.add_argument(
+        "--profile", action="store_true", help="time the app's methods on the chip (hil_prof.py)"
+    )
     ap.add_argument("--analyse-only", action="store_true", help="re-read an earlier run")
     a = ap.parse_args(argv)
     programs = a.program or ["relax", "tone", "pores"]

@@ -20,6 +20,12 @@ def main():
     settings = _storage.Settings("/")
     hw = boards.load(settings.get("board")).build(machine)
     a = _app.App(hw, "/")
+    try:
+        import hilprof  # `make hil HIL_ARGS=--profile` adds it
+
+        hilprof.install(a)
+    except ImportError:
+        hilprof = None
     gc.collect()
     print("hil mem_alloc", gc.mem_alloc(), "mem_free", gc.mem_free())
     period = _app.TICK_US
@@ -89,6 +95,8 @@ def main():
                     if slot_n[j]
                 )
             )
+            if hilprof is not None:
+                hilprof.report()
             for j in range(8):
                 slot_sum[j] = 0
                 slot_max[j] = 0

@@ -1,0 +1,88 @@
+# `make hil HIL_ARGS=--profile`: time named methods of the running app on the chip. Each target
+# (a dotted path from the App, e.g. "supervisor.tick") is replaced on its instance by a wrapper
+# that adds its duration on the chip's clock; hil_main prints the sums once a second as
+#   hil prof <name>=<avg us>/<max us>/<calls> ...   (inclusive: a callee's time is in its caller)
+# The wrappers allocate and cost time themselves ("calib", a wrapped no-op, is that cost):
+# read the figures as where a tick goes, not as its exact duration. Not deployed to a device.
+from drivers import clock
+
+TARGETS = (
+    "supervisor.tick",
+    "supervisor._probe",
+    "supervisor._check_sample",
+    "supervisor._check_current",
+    "supervisor._feed",
+    "supervisor.sense.read",
+    "player.heartbeat",
+    "player._poll",
+    "player._account",
+    "player.level_key",
+    "player.set_amplitude",
+    "_logic",
+    "_running",
+    "ui.update",
+    "ui.step",
+    "buttons.poll",
+)
+
+_acc = {}
+
+
+def _noop():
+    return None
+
+
+class _Calib:
+    def f(self):
+        return None
+
+
+def _wrap(obj, attr, name):
+    f = getattr(obj, attr)
+    rec = [0, 0, 0]  # sum, max, calls
+    _acc[name] = rec
+
+    def w(*a, **k):
+        t = clock.ticks_us()
+        try:
+            return f(*a, **k)
+        finally:
+            d = clock.ticks_diff(clock.ticks_us(), t)
+            rec[0] += d
+            rec[2] += 1
+            if d > rec[1]:
+                rec[1] = d
+
+    setattr(obj, attr, w)
+
+
+def install(app, targets=TARGETS):
+    missing = []
+    for path in targets:
+        parts = path.split(".")
+        obj = app
+        try:
+            for p in parts[:-1]:
+                obj = getattr(obj, p)
+            getattr(obj, parts[-1])
+        except AttributeError:
+            missing.append(path)
+            continue
+        _wrap(obj, parts[-1], path)
+    c = _Calib()
+    _wrap(c, "f", "calib")
+    for _ in range(50):
+        c.f()
+    if missing:
+        print("hil prof missing", " ".join(missing))
+
+
+def report():
+    out = []
+    for name in sorted(_acc):
+        rec = _acc[name]
+        if rec[2]:
+            out.append("%s=%d/%d/%d" % (name, rec[0] // rec[2], rec[1], rec[2]))
+        if name != "calib":
+            rec[0] = rec[1] = rec[2] = 0
+    print("hil prof " + " ".join(out))
