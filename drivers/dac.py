@@ -30,6 +30,11 @@ class DAC:
         self._write(0)
         self.code = 0
 
+    def sleep(self):
+        """No output for a while (soft-off, idle, fault): zero, and the chip's own low-power
+        mode where it has one. The next set_code() wakes it."""
+        self.zero()
+
 
 def ceiling_code(full_scale, ua_fs, ceiling_ua):
     """The highest code whose current does not exceed ceiling_ua (round down)."""

@@ -99,8 +99,12 @@ class OutputStage:
         self.bridge.open()
 
     def shutdown(self):
-        """No output to come (soft-off, idle, fault): off, and the boost rail down too. Never
-        raises."""
+        """No output to come (soft-off, idle, fault): off, the boost rail down and the DAC in
+        its low-power mode. Never raises."""
         self.off()
         self.boost.off()
         self._boost_ok = False
+        try:
+            self.dac.sleep()  # the DAC's low-power mode (MCP4725: power-down, 1 kOhm to ground)
+        except OSError:
+            self.dac_error = True

@@ -26,6 +26,7 @@ class MCP4725Model(I2CDevice):
     def __init__(self, bus, addr, world):
         super().__init__(bus, addr)
         self.code = 0
+        self.pd = 0
         self.world = world
 
     def write(self, buf):
@@ -33,6 +34,7 @@ class MCP4725Model(I2CDevice):
         c = buf[0] >> 6 if len(buf) == 3 else 0
         if len(buf) >= 2 and (buf[0] & 0xC0) == 0:
             pd = (buf[0] >> 4) & 3
+            self.pd = pd  # power-down mode (0: normal); a fast write sets it either way
             code = 0 if pd else ((buf[0] & 0x0F) << 8) | buf[1]
         elif len(buf) >= 3 and c in (1, 3):
             code = (buf[1] << 4) | (buf[2] >> 4)
@@ -49,7 +51,7 @@ class MCP4725Model(I2CDevice):
         code = self.code
         for i in range(n if n < 5 else 5):
             if i == 0:
-                buf[0] = 0xC0
+                buf[0] = 0xC0 | (self.pd << 1)  # RDY, POR, PD1 PD0
             elif i == 1:
                 buf[1] = code >> 4
             elif i == 2:
