@@ -535,6 +535,7 @@ class App:
         """Charge delivered since the last tick, from the player's own per-segment counters
         (a sense sample at 500 Hz would alias with the pulse train), added to the step's side."""
         p = self.player
+        p.settle()
         uc = p.pos_uc + p.neg_uc
         nc = p.pos_nc + p.neg_nc
         if uc < self._p_uc or (uc == self._p_uc and nc < self._p_nc):
@@ -711,7 +712,7 @@ class App:
         if pressed:
             felt = sup.measured_ua if sup.contact else 0
             if felt <= 0:
-                felt = self.player.level_ua
+                felt = self.player.driven_ua()
             self._end_findlevel(felt * 80 // 100 if felt > 0 else 0, True)
         elif req >= self._find_cap:
             self._end_findlevel(self._find_cap, False)

@@ -90,8 +90,7 @@ class Player(Tally):
         return cls(hw.stage, hw.pulse)
 
     # -- control-loop API --
-    @property
-    def level_ua(self):
+    def driven_ua(self):
         """The level on the output now: the DAC level while a leg is driven, else 0."""
         if not self.playing:
             return 0
@@ -348,7 +347,7 @@ class Player(Tally):
             self.stop()  # the period was whole: error stays ERR_NONE
             return
         self._paused = False
-        self._settle()  # the phases played at the old level, before it changes
+        self.settle()  # the phases played at the old level, before it changes
         st = self.stage
         lvl = self._amp
         st.set_ua(lvl)

@@ -74,7 +74,7 @@ def main():
                     sup.sense.ua,
                     sup.sense.mv,
                     sup.allowed_ua,
-                    a.player.level_ua,
+                    a.player.driven_ua(),
                     a.player.error,
                 )
             )
