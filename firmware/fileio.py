@@ -12,12 +12,14 @@ import gc
 import json
 import os
 
+from micropython import const
+
 try:
     from binascii import crc32 as _crc32
 except ImportError:  # pragma: no cover - a port built without it
     _crc32 = None
 
-QUOTE_MAX = 24  # characters of a file's own text quoted in a problem
+QUOTE_MAX = const(24)  # characters of a file's own text quoted in a problem
 
 
 def join(root, name):

@@ -26,17 +26,19 @@
 import gc
 import json
 
+from micropython import const
+
 from firmware import fileio as _fio
 from firmware import stepcheck as _step
 from safety import limits as _limits
 
-FORMAT = 1
-TOTAL_MIN_S = 60
-STEPS_MAX = 64
-NAME_MAX = 16
-PURPOSE_MAX = 120
-ID_MAX = 16
-MAX_BYTES = 16384  # a program file's size limit: 64 steps of ~250 bytes
+_FORMAT = const(1)
+_TOTAL_MIN_S = const(60)
+_STEPS_MAX = const(64)
+_NAME_MAX = const(16)
+_PURPOSE_MAX = const(120)
+_ID_MAX = const(16)
+MAX_BYTES = const(16384)  # a program file's size limit: 64 steps of ~250 bytes
 
 _PROGRAM_KEYS = ("format", "id", "name", "purpose", "probe", "steps")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
@@ -63,26 +65,28 @@ def validate(prog, fname="<program>", areas=None, expect_id=None, balance=True):
     c = _step.Checker(fname)
     c.need(isinstance(prog, dict), "type", "a program must be a JSON object")
     _step.check_keys(c, prog, _PROGRAM_KEYS, ())
-    c.need(prog["format"] == FORMAT and _step.is_int(prog["format"]), "format", "format must be 1")
+    c.need(
+        prog["format"] == _FORMAT and _step.is_int(prog["format"]), "format", "format must be 1"
+    )
     pid = prog["id"]
     c.need(isinstance(pid, str), "type", "id must be a string")
-    c.need(1 <= len(pid) <= ID_MAX, "id", "id %s must be 1..16 characters" % _fio.quote(pid))
+    c.need(1 <= len(pid) <= _ID_MAX, "id", "id %s must be 1..16 characters" % _fio.quote(pid))
     for ch in pid:
         c.need(ch in _ID_CHARS, "id", "id %s: only a-z, 0-9 and _" % _fio.quote(pid))
     if expect_id is not None:
         c.need(pid == expect_id, "id", "id %s does not match the file name" % _fio.quote(pid))
     name = prog["name"]
     c.need(isinstance(name, str), "type", "name must be a string")
-    c.need(1 <= len(name) <= NAME_MAX, "name", "name must be 1..16 characters")
+    c.need(1 <= len(name) <= _NAME_MAX, "name", "name must be 1..16 characters")
     pur = prog["purpose"]
     c.need(isinstance(pur, str), "type", "purpose must be a string")
-    c.need(1 <= len(pur) <= PURPOSE_MAX, "purpose", "purpose must be 1..120 characters")
+    c.need(1 <= len(pur) <= _PURPOSE_MAX, "purpose", "purpose must be 1..120 characters")
     probe = prog["probe"]
     c.need(isinstance(probe, str), "type", "probe must be a string")
     c.need(probe in _limits.PROBES, "probe", "%s is not disk, globe or qtip" % _fio.quote(probe))
     steps = prog["steps"]
     c.need(isinstance(steps, list), "type", "steps must be a list")
-    c.need(1 <= len(steps) <= STEPS_MAX, "steps", "a program has 1..%d steps" % STEPS_MAX)
+    c.need(1 <= len(steps) <= _STEPS_MAX, "steps", "a program has 1..%d steps" % _STEPS_MAX)
 
     sigs = {}  # signature -> [left count, right count, first step index]
     total = 0
@@ -118,10 +122,10 @@ def validate(prog, fname="<program>", areas=None, expect_id=None, balance=True):
         )
     max_ms = _limits.PROGRAM_MAX_MS  # DESIGN 4.9, stated once in safety.limits
     c.need(
-        TOTAL_MIN_S * 1000 <= total <= max_ms,
+        _TOTAL_MIN_S * 1000 <= total <= max_ms,
         "total",
         "%d s in total, outside %d..%d s (%d min)"
-        % (total // 1000, TOTAL_MIN_S, max_ms // 1000, max_ms // 60000),
+        % (total // 1000, _TOTAL_MIN_S, max_ms // 1000, max_ms // 60000),
     )
     if balance:
         for i, where, m in mono:

@@ -14,10 +14,12 @@
 # RAM: Library keeps the ids and names only; load(id) reads and validates one file.
 import os
 
+from micropython import const
+
 from firmware import fileio as _fio
 from firmware import programcheck as _check
 
-CUSTOM_MAX = 32  # custom program files read from one folder
+CUSTOM_MAX = const(32)  # custom program files read from one folder
 
 # the shipped presets, in the order MODE cycles through them
 PRESETS = ("lift", "rejuvenate", "eye", "tone", "pores", "relax")

@@ -1,7 +1,9 @@
 # Wall-clock time for the session log's records: Unix seconds from the board's RTC, or None.
-# The RP2040 and the ESP32 keep no time across power loss: an RTC reading before YEAR_SET was
+# The RP2040 and the ESP32 keep no time across power loss: an RTC reading before 2024 was
 # never set (`mpremote rtc --set` sets it), and the log then counts sessions and boots instead.
-YEAR_SET = 2024  # an RTC reading before this year means it was never set
+from micropython import const
+
+_YEAR_SET = const(2024)  # an RTC reading before this year means it was never set
 
 _rtc_source = None
 
@@ -35,7 +37,7 @@ def rtc_seconds():
     except Exception:  # noqa: BLE001 - no RTC on this port (or the fake machine): no time
         return None
     try:
-        if dt[0] < YEAR_SET:
+        if dt[0] < _YEAR_SET:
             return None
         return epoch_seconds(dt[0], dt[1], dt[2], dt[4], dt[5], dt[6])
     except (TypeError, IndexError):

@@ -37,6 +37,8 @@
 import json
 import os
 
+from micropython import const
+
 from drivers import clock
 from firmware import fileio as _fio
 from firmware import rtc as _rtc
@@ -45,20 +47,20 @@ LOG = "log.jsonl"
 LOG_OLD = "log.1.jsonl"
 LOG_BAD = "log.bad"  # bad lines moved out of log.jsonl by the repair at open (kept, counted)
 LOG_SEEN = "log.seen"  # digests of the problems logged (problems(): each logged once)
-LOG_CAP = 16384  # bytes of log.jsonl before rotation (~60 session records)
-PENDING_MAX = 8  # records kept in RAM while the flash refuses writes
-ENOSPC = 28
-LINE_MAX = 2048  # bytes of a log line with its newline; a longer line is never a record
+_LOG_CAP = const(16384)  # bytes of log.jsonl before rotation (~60 session records)
+PENDING_MAX = const(8)  # records kept in RAM while the flash refuses writes
+ENOSPC = const(28)
+LINE_MAX = const(2048)  # bytes of a log line with its newline; a longer line is never a record
 BAD_CAP = 8192  # bytes of log.bad: past it, bad lines stay in log.jsonl (skipped, counted)
-SEEN_MAX = 16  # problems remembered
-SEEN_BYTES = 512  # log.seen's size limit
-ERROR_MAX = 120  # characters of an error text in the log
+SEEN_MAX = const(16)  # problems remembered
+_SEEN_BYTES = const(512)  # log.seen's size limit
+ERROR_MAX = const(120)  # characters of an error text in the log
 
 
 class SessionLog:
     """The JSON-lines session log under root (see the header): append, error, records."""
 
-    def __init__(self, root="/", cap=LOG_CAP):
+    def __init__(self, root="/", cap=_LOG_CAP):
         self.path = _fio.join(root, LOG)
         self.old = _fio.join(root, LOG_OLD)
         self.bad = _fio.join(root, LOG_BAD)
@@ -218,7 +220,7 @@ class SessionLog:
     def _seen(self):
         try:
             with open(self.seen, "rb") as f:
-                v = json.loads(f.read(SEEN_BYTES + 1))
+                v = json.loads(f.read(_SEEN_BYTES + 1))
         except Exception:  # noqa: BLE001 - missing, corrupt, too big or too deep: none seen
             return []
         if not isinstance(v, list):

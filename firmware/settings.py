@@ -24,22 +24,22 @@
 import json
 import os
 
+from micropython import const
+
 from firmware import boards as _boards
 from firmware import fileio as _fio
 from safety import limits as _limits
 
 SETTINGS = "settings.json"
-SETTINGS_MAX = 2048  # bytes of settings.json (a full one is ~250); a bigger file is not read
-PROBLEMS_MAX = 8  # settings problems listed (then one line for the rest)
+SETTINGS_MAX = const(2048)  # bytes of settings.json (a full one: ~250); a bigger one is not read
+PROBLEMS_MAX = const(8)  # settings problems listed (then one line for the rest)
 
-LEVELS = 10
-PROBES = _limits.PROBES
+_LEVELS = const(10)  # the client's levels (firmware/app.py LEVELS)
 MODES = ("home", "pro")
-CEILING_UA = _limits.CEILING_UA
 
 
 def _ok_level(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= LEVELS
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= _LEVELS
 
 
 def _ok_name(v):
@@ -61,14 +61,14 @@ def _ok_course(v):
 
 
 def _ok_ceiling_ua(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= CEILING_UA
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= _limits.CEILING_UA
 
 
 def _ok_ceilings(v):
     if not isinstance(v, dict):
         return False
     for k in v:
-        if k not in PROBES or not (v[k] is None or _ok_ceiling_ua(v[k])):
+        if k not in _limits.PROBES or not (v[k] is None or _ok_ceiling_ua(v[k])):
             return False
     return True
 
@@ -79,7 +79,7 @@ _CHECKS = {
     "level": _ok_level,
     "client_ceiling_ua": _ok_ceilings,
     "last_program": _ok_name,
-    "probe": lambda v: v in PROBES,
+    "probe": lambda v: v in _limits.PROBES,
     "sessions": _ok_count,
     "course_sessions": _ok_course,
 }

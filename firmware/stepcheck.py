@@ -38,6 +38,8 @@
 #     its strokes (each from zero with the soft start, rising stroke by stroke) keep every 20 s
 #     window within 5 % net charge against that alternation (firmware/stepbalance.py). Checked
 #     by programcheck after the rule total, so a hostile file costs at most 30 min of steps.
+from micropython import const
+
 from firmware import fileio as _fio
 from firmware import stepbalance as _balance
 from safety import limits as _limits
@@ -59,17 +61,17 @@ MOVEMENTS = ("toward", "away", "hold")
 SHAPES = ("biphasic", "monophasic", "wave")
 POLARITIES = ("pos_first", "neg_first")
 
-STROKES_MIN = 3
-STROKES_MAX = 20
-STROKE_S_MIN = 2
-STROKE_S_MAX = 60
-RAMP_S_MIN = 0.5
-RAMP_S_MAX = 10
-HOLD_S_MAX = 30
+_STROKES_MIN = const(3)
+_STROKES_MAX = const(20)
+_STROKE_S_MIN = const(2)
+_STROKE_S_MAX = const(60)
+_RAMP_S_MIN = 0.5
+_RAMP_S_MAX = const(10)
+_HOLD_S_MAX = const(30)
 # the engine's (waveforms.plan), stated there once
-FREQ_MIN_HZ = _plan.FREQ_MIN_MHZ / 1000  # 0.3 Hz
-FREQ_MAX_HZ = _plan.FREQ_MAX_MHZ // 1000  # 1000 Hz
-ALT_S_MAX = _plan.ALT_MAX_MS // 1000  # monophasic: alternate at least every 10 s (DESIGN 3)
+_FREQ_MIN_HZ = _plan.FREQ_MIN_MHZ / 1000  # 0.3 Hz
+_FREQ_MAX_HZ = _plan.FREQ_MAX_MHZ // 1000  # 1000 Hz
+_ALT_S_MAX = _plan.ALT_MAX_MS // 1000  # monophasic: alternate at least every 10 s (DESIGN 3)
 
 STEP_KEYS = ("area", "side", "movement", "strokes", "stroke_s", "shape", "freq_hz")
 STEP_KEYS += ("intensity_ua",)
@@ -174,21 +176,21 @@ def check_step(c, st, prog_probe, areas):
     n = st["strokes"]
     c.need(is_int(n), "type", "strokes must be an integer")
     c.need(
-        STROKES_MIN <= n <= STROKES_MAX,
+        _STROKES_MIN <= n <= _STROKES_MAX,
         "strokes",
-        "%d strokes; each position needs %d..%d" % (n, STROKES_MIN, STROKES_MAX),
+        "%d strokes; each position needs %d..%d" % (n, _STROKES_MIN, _STROKES_MAX),
     )
     ss = st["stroke_s"]
     c.need(is_num(ss), "type", "stroke_s must be a number")
     c.need(
-        STROKE_S_MIN <= ss <= STROKE_S_MAX,
+        _STROKE_S_MIN <= ss <= _STROKE_S_MAX,
         "stroke_s",
-        "%s s outside %d..%d s" % (ss, STROKE_S_MIN, STROKE_S_MAX),
+        "%s s outside %d..%d s" % (ss, _STROKE_S_MIN, _STROKE_S_MAX),
     )
     f = st["freq_hz"]
     c.need(is_num(f), "type", "freq_hz must be a number")
     c.need(
-        FREQ_MIN_HZ <= f <= FREQ_MAX_HZ,
+        _FREQ_MIN_HZ <= f <= _FREQ_MAX_HZ,
         "freq",
         "%s Hz outside %s..%s Hz"
         % (f, thousandths(_plan.FREQ_MIN_MHZ), thousandths(_plan.FREQ_MAX_MHZ)),
@@ -202,9 +204,9 @@ def check_step(c, st, prog_probe, areas):
         pol = st.get("polarity")
         c.need(pol is not None, "polarity", "a monophasic step needs polarity")
         c.need(pol in POLARITIES, "polarity", "%s is not pos_first or neg_first" % _fio.quote(pol))
-        alt = st.get("alt_s", ALT_S_MAX)
+        alt = st.get("alt_s", _ALT_S_MAX)
         c.need(is_int(alt), "type", "alt_s must be an integer")
-        c.need(1 <= alt <= ALT_S_MAX, "polarity", "alt_s %s outside 1..%d s" % (alt, ALT_S_MAX))
+        c.need(1 <= alt <= _ALT_S_MAX, "polarity", "alt_s %s outside 1..%d s" % (alt, _ALT_S_MAX))
     else:
         for k in ("polarity", "alt_s"):
             c.need(k not in st, "polarity", "%s only for monophasic steps" % k)
@@ -212,8 +214,8 @@ def check_step(c, st, prog_probe, areas):
         ramp = st.get("ramp_s", 2)
         hold = st.get("hold_s", 1)
         c.need(is_num(ramp) and is_num(hold), "type", "ramp_s and hold_s must be numbers")
-        c.need(RAMP_S_MIN <= ramp <= RAMP_S_MAX, "wave", "ramp_s %s outside 0.5..10 s" % ramp)
-        c.need(0 <= hold <= HOLD_S_MAX, "wave", "hold_s %s outside 0..30 s" % hold)
+        c.need(_RAMP_S_MIN <= ramp <= _RAMP_S_MAX, "wave", "ramp_s %s outside 0.5..10 s" % ramp)
+        c.need(0 <= hold <= _HOLD_S_MAX, "wave", "hold_s %s outside 0..30 s" % hold)
         c.need(
             2 * ramp + hold <= ss,
             "wave",
@@ -275,7 +277,7 @@ def _check_plan(c, st, shape, f, hi, cap):
     code = _plan.MONOPHASIC if shape == "monophasic" else _plan.BIPHASIC
     kw = {}
     if shape == "monophasic":
-        kw["alt_ms"] = st.get("alt_s", ALT_S_MAX) * 1000
+        kw["alt_ms"] = st.get("alt_s", _ALT_S_MAX) * 1000
     try:
         _plan.build(p, code, freq_mhz(f), hi, cap, **kw)
     except ValueError as e:
