@@ -4,9 +4,9 @@
 # Settings: <root>/settings.json, one JSON object:
 #   board            None or a board this MCU can be (boards.usable: pico on rp2, esp32 on
 #                    esp32, any on the host): None = from sys.platform
-#   mode             "home" (500 uA cap) | "pro" (1000 uA)
+#   mode             "home" | "pro": the mode caps of safety.limits (HOME_CAP_UA, PRO_CAP_UA)
 #   level            1..10, the client's last level
-#   client_ceiling_ua  {probe: uA} per probe type (disk, globe, qtip), 1..1000, from
+#   client_ceiling_ua  {probe: uA} per probe type (limits.PROBES), 1..limits.CEILING_UA, from
 #                    "find my level"; a missing probe has no personal ceiling
 #   last_program     None or a program id
 #   probe            the probe used by "find my level": disk | globe | qtip

@@ -88,6 +88,23 @@ def test_set_validates_and_save_round_trips(tmp_path: Path) -> None:
     assert not (tmp_path / "settings.json.tmp").exists()
 
 
+def test_a_client_ceiling_is_checked_against_the_ceiling_in_safety_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device ceiling is stated once (safety.limits) and read when a value is checked: a
+    copy taken at import would let a client ceiling above a lowered ceiling through."""
+    from safety import limits
+
+    s = ST.Settings(str(tmp_path))
+    s.set("client_ceiling_ua", {"disk": 500})
+    monkeypatch.setattr(limits, "CEILING_UA", 400)
+    with pytest.raises(ValueError, match="bad client_ceiling_ua"):
+        s.set("client_ceiling_ua", {"disk": 450})
+    (tmp_path / "settings.json").write_text(json.dumps({"client_ceiling_ua": {"disk": 450}}))
+    t = ST.Settings(str(tmp_path))
+    assert t.status == "repaired" and t.ceiling_ua("disk") is None
+
+
 def test_bump_sessions_counts_without_rtc(tmp_path: Path) -> None:
     s = ST.Settings(str(tmp_path))
     for _ in range(3):
