@@ -196,12 +196,3 @@ def _preset_order(names):
         if fn not in out:
             out.append(fn)
     return out
-
-
-def load_all(dirs=None, areas=None):
-    """Validate every program (tools/deploy.py's self-test). Returns the Library; raises
-    ValueError listing the problems when a shipped preset is broken or nothing is usable."""
-    lib = Library(dirs, areas)
-    if not lib.ok:
-        raise ValueError("programs invalid: " + "; ".join(lib.errors or ["no program found"]))
-    return lib
