@@ -108,11 +108,14 @@ def _cut(v):
 
 
 class Checker:
-    """Raises ValueError("<file>: [step n (area side): ]rule <tag>: <detail>")."""
+    """Raises ValueError("<file>: [step n (area side): ]rule <tag>: <detail>"). Holds the
+    scratch plan of one check (garbage once the check is done: the validator keeps nothing in
+    RAM between checks)."""
 
     def __init__(self, fname):
         self.fname = fname
         self.where = ""
+        self.plan = None
 
     def fail(self, rule, detail):
         raise ValueError("%s: %srule %s: %s" % (self.fname, self.where, rule, detail))
@@ -264,16 +267,13 @@ def check_step(c, st, prog_probe, areas):
     return probe, _check_plan(c, st, shape, f, hi, cap)
 
 
-_PLAN = [None]
-
-
 def _check_plan(c, st, shape, f, hi, cap):
     """The engine must accept the step's waveform (e.g. monophasic balance at that frequency).
     Returns a monophasic step's (period_us, phase_us, alt_periods): the player flips the
     polarity every alt_periods periods; None for the other shapes."""
-    p = _PLAN[0]
+    p = c.plan
     if p is None:
-        p = _PLAN[0] = _plan.Plan()
+        p = c.plan = _plan.Plan()
     code = _plan.MONOPHASIC if shape == "monophasic" else _plan.BIPHASIC
     kw = {}
     if shape == "monophasic":
