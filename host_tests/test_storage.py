@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from hypothesis import strategies as st
 from firmware import rtc as RT
 from firmware import sessionlog as SL
 from firmware import settings as ST
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # --- settings ---------------------------------------------------------------------------------
 
@@ -613,6 +617,45 @@ def test_full_flash_pattern_keeps_order(flash_ok: list[bool]) -> None:
         assert len(got) == len(expect) - lost
         log.flush()
         assert ks(SL.SessionLog(root)) == got
+
+
+# --- what each part imports (RAM: issue 12) -----------------------------------------------------
+
+_NEVER = {
+    # the file helpers: nothing of the app
+    "firmware.fileio": ("firmware.", "safety.", "waveforms."),
+    # reading a file never loads the program validator, and the two files not each other
+    "firmware.settings": (
+        "firmware.sessionlog",
+        "firmware.program",
+        "firmware.step",
+        "waveforms.",
+    ),
+    "firmware.sessionlog": (
+        "firmware.settings",
+        "firmware.boards",
+        "firmware.program",
+        "firmware.step",
+    ),
+    # the validator needs neither the settings, the log nor the boards
+    "firmware.programcheck": ("firmware.settings", "firmware.sessionlog", "firmware.boards"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(_NEVER))
+def test_each_part_imports_only_what_it_needs(module: str) -> None:
+    """Every module imported stays in RAM for good on a board: a module that only reads a file
+    does not bring the validator (or the other file's code), and the validator does not bring
+    the settings and the log."""
+    code = (
+        "import importlib, sys; import host_tests.conftest; importlib.import_module(%r); "
+        "print(' '.join(sorted(sys.modules)))" % module
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    assert module in out
+    assert [m for m in out if m != module and m.startswith(_NEVER[module])] == []
 
 
 # --- time -------------------------------------------------------------------------------------
