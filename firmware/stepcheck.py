@@ -73,8 +73,16 @@ _FREQ_MIN_HZ = _plan.FREQ_MIN_MHZ / 1000  # 0.3 Hz
 _FREQ_MAX_HZ = _plan.FREQ_MAX_MHZ // 1000  # 1000 Hz
 _ALT_S_MAX = _plan.ALT_MAX_MS // 1000  # monophasic: alternate at least every 10 s (DESIGN 3)
 
-STEP_KEYS = ("area", "side", "movement", "strokes", "stroke_s", "shape", "freq_hz")
-STEP_KEYS += ("intensity_ua",)
+STEP_KEYS = (
+    "area",
+    "side",
+    "movement",
+    "strokes",
+    "stroke_s",
+    "shape",
+    "freq_hz",
+    "intensity_ua",
+)
 STEP_OPTIONAL = ("probe", "polarity", "alt_s", "ramp_s", "hold_s")
 
 
