@@ -23,8 +23,8 @@ import pytest
 from drivers import clock
 from drivers.dac import ceiling_code
 from firmware import boards
-from firmware import programs as P
-from firmware import storage as S
+from firmware import programcheck as P
+from firmware import settings as S
 from safety import limits
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware import course as C
-from firmware import storage as S
+from firmware import sessionlog as S
 
 DAY = 86400
 T0 = 1767225600  # 2026-01-01 00:00 UTC

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from firmware import boards
+from firmware import fileio as FIO
+from firmware import programcheck as PC
 from firmware import programs as P
-from firmware import storage as S
+from firmware import sessionlog as SL
+from firmware import settings as ST
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = str(ROOT / "firmware" / "presets")
@@ -26,7 +29,7 @@ def deep(n: int = DEEP) -> str:
 
 
 def short(lines: list[str]) -> bool:
-    return all(len(x) <= S.ERROR_MAX for x in lines)
+    return all(len(x) <= SL.ERROR_MAX for x in lines)
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -35,11 +38,11 @@ def short(lines: list[str]) -> bool:
 @pytest.mark.rule("4.10")
 def test_deeply_nested_settings_give_defaults_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text('{"level": ' + deep() + "}")
-    s = S.Settings(str(tmp_path))
-    assert s.status == "corrupt" and s.data == S.defaults()
+    s = ST.Settings(str(tmp_path))
+    assert s.status == "corrupt" and s.data == ST.defaults()
     assert len(s.problems) == 1 and "settings.json" in s.problems[0] and short(s.problems)
     assert s.save()  # the defaults replace it
-    assert S.Settings(str(tmp_path)).status == "ok"
+    assert ST.Settings(str(tmp_path)).status == "ok"
 
 
 @pytest.mark.rule("4.10")
@@ -49,7 +52,7 @@ def test_nested_value_within_the_size_limit_is_reported_without_printing_it(
     # parses on every runtime (under the limit, under CPython's recursion limit), but printing
     # it would recurse as deep and make a line as long as the file
     (tmp_path / "settings.json").write_text('{"level": %s, "mode": "pro"}' % deep(400))
-    s = S.Settings(str(tmp_path))
+    s = ST.Settings(str(tmp_path))
     assert s.status == "repaired" and s.get("level") == 1 and s.get("mode") == "pro"
     assert s.problems == ["settings.json: bad level a list, default used"]
 
@@ -73,12 +76,12 @@ def test_huge_settings_file_is_not_read_whole(
         def close(self) -> None:
             self.f.close()
 
-    monkeypatch.setattr(S, "open", lambda p, m="r": Spy(real_open(p, m)), raising=False)
-    s = S.Settings(str(tmp_path))
+    monkeypatch.setattr(FIO, "open", lambda p, m="r": Spy(real_open(p, m)), raising=False)
+    s = ST.Settings(str(tmp_path))
     monkeypatch.undo()
-    assert s.status == "corrupt" and s.data == S.defaults()
-    assert reads and all(0 < n <= S.SETTINGS_MAX + 1 for n in reads), reads
-    assert "over %d bytes" % S.SETTINGS_MAX in s.problems[0] and short(s.problems)
+    assert s.status == "corrupt" and s.data == ST.defaults()
+    assert reads and all(0 < n <= ST.SETTINGS_MAX + 1 for n in reads), reads
+    assert "over %d bytes" % ST.SETTINGS_MAX in s.problems[0] and short(s.problems)
 
 
 @pytest.mark.rule("4.10")
@@ -86,25 +89,25 @@ def test_settings_with_many_bad_keys_give_a_bounded_report(tmp_path: Path) -> No
     bad: dict[str, object] = {"k%03d" % i: i for i in range(60)}
     bad["mode"] = "y" * 300
     text = json.dumps(bad)
-    assert len(text) <= S.SETTINGS_MAX
+    assert len(text) <= ST.SETTINGS_MAX
     (tmp_path / "settings.json").write_text(text)
-    s = S.Settings(str(tmp_path))
+    s = ST.Settings(str(tmp_path))
     assert s.status == "repaired"
-    assert len(s.problems) == S.PROBLEMS_MAX + 1 and "not listed" in s.problems[-1]
+    assert len(s.problems) == ST.PROBLEMS_MAX + 1 and "not listed" in s.problems[-1]
     assert short(s.problems)
 
 
 def test_a_torn_first_save_is_no_settings_file(tmp_path: Path) -> None:
     (tmp_path / "settings.json.tmp").write_text('{"level": 4, "mo')
-    s = S.Settings(str(tmp_path))
-    assert s.status == "missing" and s.problems == [] and s.data == S.defaults()
+    s = ST.Settings(str(tmp_path))
+    assert s.status == "missing" and s.problems == [] and s.data == ST.defaults()
 
 
 @pytest.mark.rule("4.10")
 def test_corrupt_settings_fall_back_to_the_whole_copy_of_the_last_save(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text(deep())
     (tmp_path / "settings.json.tmp").write_text(json.dumps({"level": 6}))
-    s = S.Settings(str(tmp_path))
+    s = ST.Settings(str(tmp_path))
     assert s.get("level") == 6 and s.status == "repaired"
     assert "settings.json.tmp used" in s.problems[0]
 
@@ -115,7 +118,7 @@ def test_corrupt_settings_fall_back_to_the_whole_copy_of_the_last_save(tmp_path:
 @pytest.mark.rule("4.10")
 def test_unknown_board_in_settings_boots_on_the_platform_board(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text(json.dumps({"board": "arduino", "level": 5}))
-    s = S.Settings(str(tmp_path))
+    s = ST.Settings(str(tmp_path))
     assert s.get("board") is None and s.get("level") == 5
     assert s.problems == ["settings.json: bad board 'arduino', default used"]
     assert boards.load(s.get("board")).NAME == "sim"
@@ -142,7 +145,7 @@ def test_another_mcus_board_name_is_ignored_with_a_problem(
             "board: %r is another MCU's board, %s used (%s)" % (name, own, platform)
         ]
         (tmp_path / "settings.json").write_text(json.dumps({"board": name}))
-        s = S.Settings(str(tmp_path))
+        s = ST.Settings(str(tmp_path))
         assert s.get("board") is None and "bad board" in s.problems[0]
         with pytest.raises(ValueError):
             s.set("board", name)
@@ -185,11 +188,11 @@ def test_deeply_nested_program_file_is_left_out_and_the_rest_works(tmp_path: Pat
 
 @pytest.mark.rule("4.10")
 def test_huge_program_file_is_refused_unread(tmp_path: Path) -> None:
-    big = json.dumps({"format": 1, "id": "big", "name": "x" * (P.MAX_BYTES + 10)})
+    big = json.dumps({"format": 1, "id": "big", "name": "x" * (PC.MAX_BYTES + 10)})
     lib = library(tmp_path, {"big.json": big})
-    assert lib.ok and lib.errors == ["big.json: rule json: over %d bytes, not read" % P.MAX_BYTES]
+    assert lib.ok and lib.errors == ["big.json: rule json: over %d bytes, not read" % PC.MAX_BYTES]
     with pytest.raises(ValueError, match="over 16384 bytes, not parsed"):
-        P.parse(big, "big.json")
+        PC.parse(big, "big.json")
 
 
 @pytest.mark.rule("4.10")
@@ -229,7 +232,7 @@ def test_a_validator_bug_leaves_the_file_out_instead_of_stopping_the_device(
     def broken(*a: object, **k: object) -> int:
         raise TypeError("bug")
 
-    monkeypatch.setattr(P, "validate", broken)
+    monkeypatch.setattr(PC, "validate", broken)
     lib = library(tmp_path, {})
     assert not lib.ok and lib.ids() == []
     assert lib.errors[0] == "lift.json: rule json: not checked (TypeError)"
@@ -247,23 +250,23 @@ def test_deeply_nested_and_huge_log_lines_are_skipped_not_fatal(tmp_path: Path) 
     huge = b'{"program": "' + b"x" * 200_000 + b'"}\n'
     with open(tmp_path / "log.jsonl", "wb") as f:
         f.write(rec(0).encode() + deep().encode() + b"\n" + huge + rec(1).encode())
-    log = S.SessionLog(str(tmp_path))
+    log = SL.SessionLog(str(tmp_path))
     assert log.corrupt == 2 and log.count == 2
     assert [r["k"] for r in log.records()] == [0, 1]
     assert log.append({"program": "lift", "k": 2})
-    again = S.SessionLog(str(tmp_path))
+    again = SL.SessionLog(str(tmp_path))
     assert [r["k"] for r in again.records()] == [0, 1, 2]
     # both kept in log.bad (cut to LINE_MAX: a line that long was never a record)
     bad = (tmp_path / "log.bad").read_bytes().split(b"\n")
     assert len(bad) == 3 and bad[2] == b"" and again.quarantined == 2
-    assert all(len(x) == S.LINE_MAX for x in bad[:2])
+    assert all(len(x) == SL.LINE_MAX for x in bad[:2])
 
 
 def test_huge_line_is_never_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with open(tmp_path / "log.jsonl", "wb") as f:
         f.write(rec(0).encode() + b"[" * 300_000 + b"\n" + rec(1).encode())
     asked: list[int] = []
-    real = S._line
+    real = FIO.read_line
 
     class Spy:
         def __init__(self, f) -> None:  # noqa: ANN001
@@ -273,25 +276,25 @@ def test_huge_line_is_never_read_whole(tmp_path: Path, monkeypatch: pytest.Monke
             asked.append(n)
             return self.f.readline(n)
 
-    monkeypatch.setattr(S, "_line", lambda f: real(Spy(f)))
-    log = S.SessionLog(str(tmp_path))
+    monkeypatch.setattr(FIO, "read_line", lambda f, n: real(Spy(f), n))
+    log = SL.SessionLog(str(tmp_path))
     assert [r["k"] for r in log.records()] == [0, 1]
-    assert asked and all(0 < n <= S.LINE_MAX + 1 for n in asked)
+    assert asked and all(0 < n <= SL.LINE_MAX + 1 for n in asked)
 
 
 def test_an_over_long_record_is_refused(tmp_path: Path) -> None:
-    log = S.SessionLog(str(tmp_path))
+    log = SL.SessionLog(str(tmp_path))
     with pytest.raises(ValueError, match="at most 2048 bytes"):
-        log.append({"program": "lift", "faults": ["X" * S.LINE_MAX]})
+        log.append({"program": "lift", "faults": ["X" * SL.LINE_MAX]})
     assert log.pending == [] and not (tmp_path / "log.jsonl").exists()
 
 
 @pytest.mark.rule("4.10")
 def test_problems_file_that_is_hostile_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "log.seen").write_text(deep())
-    log = S.SessionLog(str(tmp_path))
+    log = SL.SessionLog(str(tmp_path))
     assert log.problems(["settings.json: corrupt"]) == 1
-    assert S.SessionLog(str(tmp_path)).problems(["settings.json: corrupt"]) == 0
+    assert SL.SessionLog(str(tmp_path)).problems(["settings.json: corrupt"]) == 0
 
 
 # --- the whole app ----------------------------------------------------------------------------
@@ -316,7 +319,7 @@ def test_app_boots_with_every_hostile_file_at_once(tmp_path: Path) -> None:
     (custom / "deep.json").write_text(deep())
     app = appmod.App(hw, str(root), (PRESETS, str(custom)))
     assert app.library.ids() == list(P.PRESETS)
-    assert app.settings.data == S.defaults()
+    assert app.settings.data == ST.defaults()
     assert app.error  # shown
     logged = [r["error"] for r in app.log.records() if "error" in r]
     assert any("settings.json" in e for e in logged) and any("deep.json" in e for e in logged)

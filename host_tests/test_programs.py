@@ -15,7 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from firmware import programcheck as PC
 from firmware import programs as P
+from firmware import stepcheck as SC
+from safety import limits as L
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = ROOT / "firmware" / "presets"
@@ -139,12 +142,12 @@ def test_preset_follows_design(lib: P.Library, pid: str) -> None:
     assert 5 * 60_000 <= prog["duration_ms"] <= 15 * 60_000
     assert prog["duration_ms"] == sum(s["strokes"] * s["stroke_ms"] for s in prog["steps"])
     areas = {s["area"] for s in prog["steps"]}
-    assert areas <= set(P.AREAS)
+    assert areas <= set(SC.AREAS)
     assert NEEDS[pid] <= areas
     for s in prog["steps"]:
         assert s["strokes"] >= 3
         lo, hi = s["intensity_ua"]
-        assert 10 <= lo < hi <= P.probe_cap_ua(s["probe"])
+        assert 10 <= lo < hi <= L.density_cap_ua(s["probe"])
         if s["area"] == "eye_contour":
             assert s["probe"] in ("globe", "qtip") and hi <= 200
         if s["side"] == "centre":
@@ -212,7 +215,7 @@ def test_every_fixture_has_an_expected_message() -> None:
 def test_every_rule_has_a_failing_fixture() -> None:
     tags = {_rule(m) for m in EXPECTED.values()}
     assert tags == set(RULES)
-    head = Path(P.__file__).read_text().split("import json")[0]  # the module's header
+    head = Path(PC.__file__).read_text().split("import gc")[0]  # the module's header
     for tag in RULES:
         assert re.search(r"\b%s\b" % tag, head), tag
 
@@ -236,12 +239,12 @@ def test_fixture_breaks_only_its_rule() -> None:
     base = json.loads((FIXTURES / "strokes_two.json").read_text())
     for s in base["steps"]:
         s["strokes"] = 3
-    P.validate(base, "base.json", expect_id="strokes_two")
+    PC.validate(base, "base.json", expect_id="strokes_two")
 
 
 def test_area_rule_lists_no_forbidden_area() -> None:
     for bad in ("front_neck", "neck", "neck_front", "eyelid", "eye", "eyeball", "chest", "lips"):
-        assert bad not in P.AREAS
+        assert bad not in SC.AREAS
 
 
 def test_centre_and_eye_rules_compose() -> None:
@@ -249,30 +252,30 @@ def test_centre_and_eye_rules_compose() -> None:
     prog["id"] = "x"
     for s in prog["steps"]:
         s.update(strokes=3, area="eye_contour", probe="qtip", intensity_ua=[20, 140])
-    assert P.validate(prog, "x.json") == 60_000
+    assert PC.validate(prog, "x.json") == 60_000
     for s in prog["steps"]:
         s["intensity_ua"] = [20, 141]
     with pytest.raises(ValueError, match="rule density: max 141 uA above the 140 uA cap"):
-        P.validate(prog, "x.json")
+        PC.validate(prog, "x.json")
 
 
 @pytest.mark.rule("4.2")
 def test_probe_areas_are_a_parameter() -> None:
     prog = json.loads((FIXTURES / "density_qtip.json").read_text())
     areas = {"disk": 100, "globe": 50, "qtip": 10}  # a bigger Q-tip: 200 uA
-    P.validate(prog, "density_qtip.json", areas=areas)
+    PC.validate(prog, "density_qtip.json", areas=areas)
     with pytest.raises(ValueError, match="rule probe"):
-        P.validate(prog, "density_qtip.json", areas={"disk": 100, "globe": 50})
-    assert P.probe_cap_ua("disk") == 1000  # 2000 by density, the ceiling wins
-    assert P.probe_cap_ua("globe") == 1000
-    assert P.probe_cap_ua("qtip") == 140
+        PC.validate(prog, "density_qtip.json", areas={"disk": 100, "globe": 50})
+    assert L.density_cap_ua("disk") == 1000  # 2000 by density, the ceiling wins
+    assert L.density_cap_ua("globe") == 1000
+    assert L.density_cap_ua("qtip") == 140
 
 
 def test_bools_are_not_numbers() -> None:
     prog = json.loads((PRESETS_DIR / "lift.json").read_text())
     prog["steps"][0]["strokes"] = True
     with pytest.raises(ValueError, match="rule type: strokes must be an integer"):
-        P.validate(prog, "lift.json")
+        PC.validate(prog, "lift.json")
 
 
 # --- caps from safety.limits (one statement of the safety facts) -----------------------------
@@ -296,24 +299,52 @@ def test_validator_takes_its_caps_from_safety_limits(monkeypatch: pytest.MonkeyP
         return real(mode, area, probe, client, areas)
 
     monkeypatch.setattr(limits, "cap_ua", spy)
-    P.validate(prog, "x.json")
+    PC.validate(prog, "x.json")
     assert calls == [("pro", "cheek", "disk", None)] * 2
     # a lower cap in limits is the validator's cap at once
     monkeypatch.setattr(limits, "cap_ua", lambda *a, **k: 250)
     with pytest.raises(ValueError, match="rule density: max 300 uA above the 250 uA cap"):
-        P.validate(prog, "x.json")
+        PC.validate(prog, "x.json")
     monkeypatch.undo()
     for step in prog["steps"]:
         step.update(area="eye_contour", probe="globe", intensity_ua=[20, 180])
-    P.validate(prog, "x.json")
+    PC.validate(prog, "x.json")
     monkeypatch.setattr(limits, "EYE_CAP_UA", 150)
     with pytest.raises(ValueError, match="rule eye_cap: max 180 uA above the 150 uA eye cap"):
-        P.validate(prog, "x.json")
+        PC.validate(prog, "x.json")
+
+
+@pytest.mark.rule("4.1", "4.2", "4.9")
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("CEILING_UA", 250, "rule density: max 300 uA above the 250 uA cap of the disk probe"),
+        ("DENSITY_UA_PER_MM2", 2, "max 300 uA above the 200 uA cap of the disk probe (0.2 mA/cm2"),
+        ("PROBE_AREA_MM2", {"disk": 10}, "max 300 uA above the 200 uA cap of the disk probe"),
+        ("MIN_UA", 30, "rule intensity: min 20 uA below 30 uA"),
+        ("PROGRAM_MAX_MS", 60_000, "rule total: 120 s in total, outside 60..60 s (1 min)"),
+    ],
+)
+def test_a_safety_fact_lowered_in_limits_is_the_validators_at_once(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: object, message: str
+) -> None:
+    """Issue 11: the validator states no safety fact of its own. It reads the ceiling, the
+    density and the probe areas, the lowest intensity and the 30 min program cap from
+    safety.limits when it checks (a copy taken at import would keep the old value)."""
+    prog = json.loads((FIXTURES / "strokes_two.json").read_text())
+    prog["id"] = "x"
+    for step in prog["steps"]:
+        step.update(strokes=6, intensity_ua=[20, 300])
+    assert PC.validate(prog, "x.json") == 120_000
+    monkeypatch.setattr(L, name, value)
+    with pytest.raises(ValueError) as e:
+        PC.validate(prog, "x.json")
+    assert message in str(e.value)
 
 
 @pytest.mark.rule("4.1", "4.2")
 @pytest.mark.parametrize("probe", ["disk", "globe", "qtip"])
-@pytest.mark.parametrize("area", P.AREAS)
+@pytest.mark.parametrize("area", SC.AREAS)
 def test_validator_cap_is_the_supervisors_cap(area: str, probe: str) -> None:
     from safety import limits
 
@@ -324,11 +355,11 @@ def test_validator_cap_is_the_supervisors_cap(area: str, probe: str) -> None:
     prog["id"] = "x"
     for step in prog["steps"]:
         step.update(strokes=3, area=area, probe=probe, intensity_ua=[10, cap])
-    P.validate(prog, "x.json")
+    PC.validate(prog, "x.json")
     for step in prog["steps"]:
         step["intensity_ua"] = [10, cap + 1]
     with pytest.raises(ValueError, match="rule (density|eye_cap): max %d uA" % (cap + 1)):
-        P.validate(prog, "x.json")
+        PC.validate(prog, "x.json")
 
 
 # --- monophasic balance (issue 11 item 4, DESIGN 3) -----------------------------------------
@@ -362,10 +393,10 @@ def test_monophasic_step_shorter_than_two_alternation_intervals_is_rejected() ->
         return p
 
     with pytest.raises(ValueError, match="rule balance: a 15 s monophasic step is shorter than "):
-        P.validate(prog(3), "m.json")
+        PC.validate(prog(3), "m.json")
     # 20 s = two intervals of 10 s: the length rule passes (the profile is checked next)
     with pytest.raises(ValueError, match="rule balance: net charge"):
-        P.validate(prog(4), "m.json")
+        PC.validate(prog(4), "m.json")
 
 
 @pytest.mark.rule("3.4")
@@ -380,7 +411,7 @@ def test_strokes_lasting_even_alternation_intervals_are_rejected(
         # an odd number of intervals alternates the ramps' side, but these rising strokes
         # still differ too much from one interval to the next
         with pytest.raises(ValueError, match="rule balance: net charge .* do not even out"):
-            P.validate(prog, "m.json")
+            PC.validate(prog, "m.json")
         return
     msg = (
         r"rule balance: net charge \d+\.\d %% of a 20 s window's charge \(limit 5 %%\): "
@@ -388,7 +419,7 @@ def test_strokes_lasting_even_alternation_intervals_are_rejected(
         r"the same polarity" % (intervals, alt_s)
     )
     with pytest.raises(ValueError, match=msg):
-        P.validate(prog, "m.json")
+        PC.validate(prog, "m.json")
 
 
 @pytest.mark.rule("3.4")
@@ -504,7 +535,7 @@ def test_accepted_monophasic_programs_balance_at_every_client_level() -> None:
         for step in prog["steps"]:
             step["stroke_s"] = 2 * stroke_s + 1  # odd: more of them pass
         try:
-            P.validate(prog, "m.json")
+            PC.validate(prog, "m.json")
         except ValueError:
             continue
         accepted += 1
@@ -534,7 +565,7 @@ def test_balance_is_checked_after_the_total(
     prog = mono_prog(strokes=20, stroke_s=60, alt_s=1)
     prog["steps"] = prog["steps"] * 2  # 80 min
     with pytest.raises(ValueError, match="rule total"):
-        P.validate(prog, "m.json")
+        PC.validate(prog, "m.json")
     assert calls == []  # a hostile file never costs more than 30 min of steps
 
 
@@ -602,15 +633,12 @@ def test_broken_shipped_preset_fails_the_selftest(tmp_path: Path) -> None:
     lib = P.Library((shipped, custom))
     assert not lib.ok
     assert "tone" not in lib.ids() and len(lib.ids()) == 5
-    with pytest.raises(ValueError, match="tone.json: rule json"):
-        P.load_all((shipped, custom))
+    assert lib.errors[0].startswith("tone.json: rule json")
 
 
 def test_no_programs_at_all_is_not_ok(tmp_path: Path) -> None:
     lib = P.Library((str(tmp_path / "none"), str(tmp_path / "none2")))
-    assert not lib.ok and lib.ids() == []
-    with pytest.raises(ValueError, match="no program found"):
-        P.load_all((str(tmp_path / "none"),))
+    assert not lib.ok and lib.ids() == [] and lib.errors == []
 
 
 def test_load_checks_the_file_again(tmp_path: Path) -> None:
@@ -632,10 +660,10 @@ def test_default_dirs() -> None:
     assert P.default_dirs("/")[1] == "/programs"
 
 
-def test_load_all_for_the_deploy_selftest() -> None:
-    # tools/deploy.py calls programs.load_all() with no argument on the board
-    lib = P.load_all()
-    assert lib.ids() == list(P.PRESETS)
+def test_library_without_folders_finds_the_shipped_presets() -> None:
+    # tools/deploy.py's self-test builds the Library of programs.default_dirs("/") on the board
+    lib = P.Library()
+    assert lib.ok and lib.ids() == list(P.PRESETS)
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -649,7 +677,7 @@ _VAL = st.one_of(
     st.text(max_size=12),
     st.lists(st.integers(-10, 2000), max_size=3),
 )
-_KEYS = list(P._STEP_KEYS) + list(P._STEP_OPTIONAL) + ["side", "bogus"]
+_KEYS = list(SC.STEP_KEYS) + list(SC.STEP_OPTIONAL) + ["side", "bogus"]
 
 
 @pytest.mark.rule("4.10")
@@ -664,23 +692,23 @@ def test_mutated_presets_raise_only_valueerror(data: st.DataObject) -> None:
         key = data.draw(st.sampled_from(_KEYS))
         prog["steps"][i][key] = data.draw(_VAL)
     try:
-        P.validate(prog, pid + ".json")
+        PC.validate(prog, pid + ".json")
     except ValueError as e:
         msg = str(e)
         assert msg.startswith(pid + ".json: ") and " rule " in " " + msg
         assert _rule(msg) in RULES
         return
     for s in prog["steps"]:
-        assert s["area"] in P.AREAS
+        assert s["area"] in SC.AREAS
         lo, hi = s["intensity_ua"]
         probe = s.get("probe", prog["probe"])
-        assert 10 <= lo < hi <= P.probe_cap_ua(probe) <= 1000
+        assert 10 <= lo < hi <= L.density_cap_ua(probe) <= 1000
         if s["area"] == "eye_contour":
             assert hi <= 200 and probe in ("globe", "qtip")
         assert s["strokes"] >= 3
 
 
-@given(st.lists(st.sampled_from(P.AREAS), min_size=1, max_size=6), st.integers(20, 1000))
+@given(st.lists(st.sampled_from(SC.AREAS), min_size=1, max_size=6), st.integers(20, 1000))
 def test_generated_programs_pass_only_when_safe(areas: list[str], hi: int) -> None:
     steps = []
     for a in areas:
@@ -701,10 +729,10 @@ def test_generated_programs_pass_only_when_safe(areas: list[str], hi: int) -> No
     prog = {"format": 1, "id": "g", "name": "G", "purpose": "p", "probe": "disk", "steps": steps}
     ok = not ("eye_contour" in areas and hi > 200)
     if ok:
-        assert P.validate(prog, "g.json") == 60_000 * len(areas)
+        assert PC.validate(prog, "g.json") == 60_000 * len(areas)
     else:
         with pytest.raises(ValueError, match="rule eye_cap"):
-            P.validate(prog, "g.json")
+            PC.validate(prog, "g.json")
 
 
 # --- the same on the MicroPython VM -----------------------------------------------------------

@@ -113,7 +113,7 @@ print('settings:', s)
 SELFTEST_SNIPPET = """
 import machine
 from firmware import boards, programs
-from firmware.storage import Settings
+from firmware.settings import Settings
 from safety import selftest
 settings = Settings('/')
 for p in settings.problems:

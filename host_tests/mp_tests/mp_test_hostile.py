@@ -1,7 +1,7 @@
 # Hostile files on the real MicroPython VM (issue 11 items 14 and 15; DESIGN 4.10). The same
 # files as host_tests/test_hostile_files.py, where CPython fails with RecursionError; here the
 # parser nests on the heap (MemoryError when it runs out) and a text read of a huge file would
-# take the whole heap. None may raise out of storage, programs or boards:
+# take the whole heap. None may raise out of settings, sessionlog, programs or boards:
 # - settings nested deep or over the size limit: defaults, one short problem;
 # - a program file nested deep, or over 16 KB: left out with a rule json message, the presets
 #   stay usable;
@@ -13,7 +13,7 @@ import os
 import mptest
 from mptest import check, check_eq, test
 
-from firmware import boards, storage
+from firmware import boards, sessionlog, settings
 from firmware import programs as P
 
 TMP = "mp_test_hostile_fs"
@@ -61,12 +61,12 @@ def settings_nested_or_huge():
         ("huge", [b'{"last_program": "', b"x" * 100000, b'"}']),
     ):
         _write(root + "/settings.json", parts)
-        s = storage.Settings(root)
+        s = settings.Settings(root)
         check_eq(name + ": corrupt", s.status, "corrupt")
-        check_eq(name + ": defaults", s.data, storage.defaults())
+        check_eq(name + ": defaults", s.data, settings.defaults())
         check(name + ": one short problem", len(s.problems) == 1 and len(s.problems[0]) < 120)
     _write(root + "/settings.json", [b'{"level": ', _deep(400), b', "mode": "pro"}'])
-    s = storage.Settings(root)
+    s = settings.Settings(root)
     check_eq("nested value named", s.problems, ["settings.json: bad level a list, default used"])
     check_eq("the good value kept", s.get("mode"), "pro")
 
@@ -92,25 +92,25 @@ def log_lines_nested_or_huge():
         root + "/log.jsonl",
         [_rec(0), _deep(900), b"\n", b'{"x": "', b"y" * 100000, b'"}\n', _rec(1)],
     )
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     check_eq("corrupt counted", log.corrupt, 2)
     check_eq("records kept", [r["k"] for r in log.records()], [0, 1])
     check_eq("moved to log.bad", (log.moved, log.quarantined), (2, 2))
     check("append", log.append({"program": "lift", "k": 2}))
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     check_eq("clean after", (log.corrupt, log.quarantined), (0, 2))
     check_eq("all records", [r["k"] for r in log.records()], [0, 1, 2])
     # the nested line whole, the long one cut to LINE_MAX, each with its newline
-    check_eq("log.bad size", os.stat(root + "/log.bad")[6], 1801 + storage.LINE_MAX + 1)
+    check_eq("log.bad size", os.stat(root + "/log.bad")[6], 1801 + sessionlog.LINE_MAX + 1)
 
 
 @test
 def problems_once_and_board_names():
     root = _fresh()
     texts = ["settings.json: corrupt", "deep.json: rule json"]
-    check_eq("first start logs both", storage.SessionLog(root).problems(texts), 2)
-    check_eq("second start logs none", storage.SessionLog(root).problems(texts), 0)
-    errs = [r["error"] for r in storage.SessionLog(root).records() if "error" in r]
+    check_eq("first start logs both", sessionlog.SessionLog(root).problems(texts), 2)
+    check_eq("second start logs none", sessionlog.SessionLog(root).problems(texts), 0)
+    errs = [r["error"] for r in sessionlog.SessionLog(root).records() if "error" in r]
     check_eq("each once", errs, texts)
     b = boards.load("arduino")
     check("unknown board: the platform's", b.NAME == boards.name_for_platform("webassembly"))

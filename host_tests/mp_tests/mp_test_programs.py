@@ -1,4 +1,5 @@
-# firmware/programs.py, storage.py and course.py on the real MicroPython VM:
+# firmware/programs.py (with programcheck, stepcheck), settings.py, sessionlog.py and course.py on
+# the real MicroPython VM:
 # - the six presets load and validate, with the same steps and durations as on CPython
 #   (PRESET lines, compared by host_tests/test_programs.py);
 # - every failing fixture of host_tests/fixtures/programs fails with the same message (MSG
@@ -13,7 +14,7 @@ import re
 import mptest
 from mptest import check, check_eq, skip, test
 
-from firmware import course, storage
+from firmware import course, sessionlog, settings
 from firmware import programs as P
 
 _RULE = re.compile(r"rule (\w+):")
@@ -113,31 +114,31 @@ def _ks(log):
 @test
 def log_torn_line_dropped():
     root = _fresh()
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     for i in range(3):
         check("append %d" % i, log.append(_rec(i)))
     with open(root + "/log.jsonl", "a") as f:
         f.write('{"program": "lift", "t_ms": 9')  # a power cut mid-line
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     check_eq("torn dropped", log.torn, 1)
     check_eq("earlier records kept", _ks(log), [0, 1, 2])
     check("append after repair", log.append(_rec(3)))
-    check_eq("then one more", _ks(storage.SessionLog(root)), [0, 1, 2, 3])
+    check_eq("then one more", _ks(sessionlog.SessionLog(root)), [0, 1, 2, 3])
     check_eq("seq continues", [r["seq"] for r in log.sessions()], [1, 2, 3, 4])
 
 
 @test
 def log_corrupt_middle_line_skipped():
     root = _fresh()
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     log.append(_rec(0))
     with open(root + "/log.jsonl", "a") as f:
         f.write("#garbage{\n")
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     check_eq("corrupt counted", log.corrupt, 1)
     check_eq("moved to log.bad", log.moved, 1)
     log.append(_rec(1))
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     check_eq("kept in log.bad, counted", (log.corrupt, log.quarantined), (0, 1))
     with open(root + "/log.bad") as f:
         check_eq("the line itself", f.read(), "#garbage{\n")
@@ -147,17 +148,17 @@ def log_corrupt_middle_line_skipped():
 @test
 def log_rotation_keeps_the_newest():
     root = _fresh()
-    log = storage.SessionLog(root, cap=1200)
+    log = sessionlog.SessionLog(root, cap=1200)
     for i in range(20):
         log.append(_rec(i))
-    ks = _ks(storage.SessionLog(root, cap=1200))
+    ks = _ks(sessionlog.SessionLog(root, cap=1200))
     check("rotated", log.rotations >= 2, log.rotations)
     check_eq("the newest kept, in order", ks, list(range(20 - len(ks), 20)))
     check("at least a file's worth", len(ks) >= 1200 // 300, ks)
 
 
 class _FullFS:
-    """open() for storage that refuses appends with ENOSPC after writing a fragment."""
+    """open() for the session log that refuses appends with ENOSPC after writing a fragment."""
 
     def __init__(self):
         self.full = True
@@ -175,7 +176,7 @@ class _Full:
 
     def write(self, s):
         self.f.write(s[:7])
-        raise OSError(storage.ENOSPC)
+        raise OSError(sessionlog.ENOSPC)
 
     def flush(self):
         pass
@@ -187,10 +188,10 @@ class _Full:
 @test
 def log_full_filesystem_keeps_everything():
     root = _fresh()
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     log.append(_rec(0))
     fake = _FullFS()
-    storage.open = fake
+    sessionlog.open = fake
     try:
         ok = log.append(_rec(1))
         check("append refused", not ok)
@@ -199,8 +200,8 @@ def log_full_filesystem_keeps_everything():
         fake.full = False
         check("written when space is back", log.append(_rec(2)))
     finally:
-        del storage.open
-    log = storage.SessionLog(root)
+        del sessionlog.open
+    log = sessionlog.SessionLog(root)
     check_eq("all on flash", _ks(log), [0, 1, 2])
     check_eq("the fragment is one corrupt line", log.corrupt, 1)
 
@@ -210,18 +211,18 @@ def settings_corrupt_gives_defaults():
     root = _fresh()
     with open(root + "/settings.json", "w") as f:
         f.write('{"level": 7, "mode": ')
-    s = storage.Settings(root)
+    s = settings.Settings(root)
     check_eq("status", s.status, "corrupt")
     check_eq("default level", s.get("level"), 1)
     s.set("level", 4)
     check("saved", s.save())
-    check_eq("read back", storage.Settings(root).get("level"), 4)
+    check_eq("read back", settings.Settings(root).get("level"), 4)
 
 
 @test
 def course_from_the_log():
     root = _fresh()
-    log = storage.SessionLog(root)
+    log = sessionlog.SessionLog(root)
     day = 86400
     t0 = 1767225600  # 2026-01-01
     for i in range(11):

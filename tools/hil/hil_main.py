@@ -10,7 +10,7 @@ import machine
 from drivers import clock
 from firmware import app as _app
 from firmware import boards
-from firmware import storage as _storage
+from firmware import settings as _storage
 
 _N = 500
 

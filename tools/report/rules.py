@@ -86,14 +86,14 @@ RULES: dict[str, dict] = {
         "code": [
             "safety/limits.py:cap_ua",
             "safety/supervisor.py:Supervisor.set_step",
-            "firmware/programs.py:validate",
+            "firmware/programcheck.py:validate",
         ],
         "bench": [],
         "figure": ["peak_ua_pro", "peak_ua_home", "peak_ua_eye"],
     },
     "4.2": {
         "title": "Current density: no step above 2 mA/cm2 r.m.s. for its probe's contact area",
-        "code": ["safety/limits.py:density_cap_ua", "firmware/programs.py:probe_cap_ua"],
+        "code": ["safety/limits.py:density_cap_ua", "firmware/stepcheck.py:check_step"],
         "bench": [],
         "figure": ["density_rms_ma_cm2_max"],
     },
@@ -173,8 +173,8 @@ RULES: dict[str, dict] = {
         "code": [
             "firmware/app.py:App.crash",
             "firmware/programs.py:Library",
-            "firmware/storage.py:Settings",
-            "firmware/storage.py:SessionLog",
+            "firmware/settings.py:Settings",
+            "firmware/sessionlog.py:SessionLog",
         ],
         "bench": [],
         "figure": [],

@@ -212,7 +212,7 @@ class Session:
         self.trace.signal(self.t0 + self.now(), "dac_code", 0)
         w.listeners.append(self._on_write)
         try:
-            from firmware import storage
+            from firmware import rtc as storage
 
             storage.set_rtc_source(self._rtc)
         except (ImportError, AttributeError):
@@ -323,7 +323,7 @@ class Session:
         import machine
 
         try:
-            from firmware import storage
+            from firmware import rtc as storage
 
             storage.set_rtc_source(None)
         except (ImportError, AttributeError):
