@@ -1,4 +1,4 @@
-# Starts the application; everything lives in firmware/.
-from firmware import app
+# Starts the device: soft-off until a long POWER press, then the application (firmware/).
+from firmware import softoff
 
-app.main()
+softoff.run()

@@ -277,6 +277,12 @@ class App:
             self.ui.update(now, clock)
 
     # -- power ----------------------------------------------------------------------------
+    def power_on(self):
+        """Leave soft-off as a long POWER press does (firmware/softoff.py timed it); nothing in
+        a fault (a watchdog fault at boot stays shown)."""
+        if self.state == OFF:
+            self._power_on()
+
     def _power_on(self):
         self.supervisor.watchdog(True)  # a running device from here: a stall is a fault
         self.ui.cue("power_on")

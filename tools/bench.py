@@ -164,27 +164,34 @@ def _romfs_image() -> str | None:
 
 
 def ram_micropython(b: Bench, runner, mpy: bool) -> None:
-    """ram_after_boot_bytes: what the firmware keeps allocated once the App is built, with its
-    bytecode in place in a ROMFS image (as frozen into firmware or on a board's ROMFS
-    partition), minus the virtual board itself (the fakes stand in for the ROM-resident machine
-    module). On this VM a collect inside one runPython call frees nothing, so
-    tools/sim/mp_ram.py keeps its objects and the runner collects in a later call (--post-mem).
-    The same figures with the .mpy files loaded into RAM (what `make deploy` copies) are noted."""
+    """ram_after_boot_bytes: what the firmware keeps allocated in soft-off after boot (main.py's
+    path, firmware/softoff.py) with the .mpy files loaded into RAM as `make deploy` copies them,
+    minus the virtual board itself (the fakes stand in for the ROM-resident machine module).
+    The same with the bytecode in place in a ROMFS image (frozen, or a board's ROMFS partition)
+    and with the App built are noted. On this VM a collect inside one runPython call frees
+    nothing, so tools/sim/mp_ram.py keeps its objects and the runner collects in a later call
+    (--post-mem)."""
     img = _romfs_image()
     if img is None:
         b.note("ram_after_boot_bytes: no build/mpy (run `make mpy`): not measured")
         return
     rom_base = _vm_mem(runner, "base", romfs=img)
+    rom_boot = _vm_mem(runner, "boot", romfs=img)
     rom_app = _vm_mem(runner, "app", romfs=img)
     fs_base = _vm_mem(runner, "base", mpy=True)
+    fs_boot = _vm_mem(runner, "boot", mpy=True)
     fs_app = _vm_mem(runner, "app", mpy=True)
-    b.put({"ram_after_boot_bytes": rom_app - rom_base}, "MicroPython VM (webassembly, ROMFS)")
+    b.put(
+        {"ram_after_boot_bytes": fs_boot - fs_base},
+        "MicroPython VM (webassembly, .mpy files as make deploy copies them)",
+    )
     b.note(
-        "ram_after_boot_bytes: gc.mem_alloc() after the App is built: %d bytes in the VM with "
-        "the firmware in a ROMFS image, of which %d are the virtual board alone (vhw fakes, "
-        "clock, stage model): firmware %d. With the .mpy files in the filesystem (bytecode "
-        "loaded into RAM, as `make deploy` copies them): %d in the VM, firmware %d."
-        % (rom_app, rom_base, rom_app - rom_base, fs_app, fs_app - fs_base)
+        "ram_after_boot_bytes: gc.mem_alloc() in soft-off after boot (main.py: "
+        "firmware/softoff.py, the board built, nothing of the app imported until a long POWER "
+        "press), minus the virtual board alone (vhw fakes, clock, stage model, %d bytes): %d "
+        "with the .mpy files in RAM (make deploy), %d with the bytecode in a ROMFS image. With "
+        "the App built (what a powered-on device holds): %d with .mpy files, %d from ROMFS."
+        % (fs_base, fs_boot - fs_base, rom_boot - rom_base, fs_app - fs_base, rom_app - rom_base)
     )
 
 
