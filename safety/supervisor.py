@@ -13,8 +13,8 @@
 # The level (DESIGN 4.4, 4.5): min(request, step cap, client ceiling), rising at <= 100 uA/s.
 # In contact nothing below MIN_MEASURABLE_UA is driven (a sample of less is blind): a ramp
 # starts at that floor, a request under it gives zero. At the compliance rail the level does
-# not run ahead of the current that flows: it rises from the measured current, so wetter skin
-# brings no jump.
+# not run ahead of the current that flows (at most 10 uA above it), so wetter skin brings no
+# jump: the level rises from the measured current at the soft-start rate.
 from micropython import const
 
 from safety import faults
@@ -37,6 +37,7 @@ STUCK_COUNT = const(2)
 SLEW_NA_PER_MS = const(100)  # 100 uA/s = 100 nA/ms
 FLOOR_UA = const(10)  # limits.MIN_MEASURABLE_UA (a const here: no module lookup per tick)
 FLOOR_NA = const(10000)  # the same in nA
+RAIL_AHEAD_NA = const(10000)  # at the rail: the level at most 10 uA above the measured current
 MAX_DT_US = const(10000)  # a late tick ramps as if 10 ms passed, never more
 STALE_MS = const(2500)  # playing with no informative sample for this long: ramp from zero
 # A lowered step cap is enforced on the command after this: the player may play the old
@@ -214,10 +215,11 @@ class Supervisor(SupervisorBase):
         if na < FLOOR_NA:
             na = FLOOR_NA  # contact is confirmed: the ramp starts where the sense can see it
         if self.poor_contact:
-            # at the rail: the level rises from the current that flows, not past it
-            q = self._rail_ua * 1000
+            # at the rail: the level stays within RAIL_AHEAD_UA of the current that flows, so
+            # wetter skin lets at most that much more flow at once, then the ramp goes on
+            q = self._rail_ua * 1000 + RAIL_AHEAD_NA
             if na > q:
-                na = q if q > FLOOR_NA else FLOOR_NA
+                na = q
         q = target * 1000
         if na > q:
             na = q
