@@ -1,38 +1,42 @@
 # Clearing a latched fault (DESIGN 4.6: "clears only by power cycle, or a long press after the
-# cause is gone"). The state is `fault` throughout, so the output stays truly zero (DESIGN 4.5:
-# OUT_EN low): the clear routine drives nothing, not even a contact probe. What it checks with
-# OUT_EN low:
+# cause is gone"). While latched the output is truly zero (DESIGN 4.5: OUT_EN low), through
+# the whole clear routine too. What it checks with OUT_EN low:
 #   - the DAC answers (its driver flag, an I2C read-back) and zeroes without a bus error;
 #   - the current sense reads no current and is not pegged;
 #   - the battery is above cut-off.
-# A cause that only a current through a load can show gone needs a power cycle (the power-on
-# self-test): over-current (a source driving more than commanded, e.g. a stuck DAC: testing
-# for it with OUT_EN on drives up to 1.1 mA through the client), a short between the probes,
-# a sense that disagrees with the output or stayed stuck at a plausible value (with the probes
-# off an open load reads like a dead sense: no proof either way), and a DAC found driving at
-# code zero. SELFTEST and PROGRAM clear only by a power cycle as well.
+# Faults whose cause only a current could show gone:
+#   - over-current (a source driving more than commanded, e.g. a stuck DAC: any pulse to test
+#     it drives up to 1.1 mA through the client), a DAC found driving at code zero, a sense
+#     stuck at a plausible value, SELFTEST and PROGRAM: only a power cycle (and its self-test)
+#     clears them. The long press drives nothing.
+#   - a short, a sense that disagreed with the output (a dead sense: with the probes off an
+#     open load reads the same, so that is no proof): once the checks above pass, the fault is
+#     unlatched (the device is no longer in `fault`: `clearing`) and ONE contact probe (20 uA,
+#     200 us, balanced) must prove the cause gone: no over-current, no short, and for a sense
+#     fault a load on the probes whose current reads as driven. Otherwise the same fault latches
+#     again at once (the same code, not counted as a new trip) and clear() returns False.
+from safety import contact as _c
 from safety import faults
+from safety import probe as _probe
 
 # Codes a long press can never clear: only a power cycle (and its self-test) can.
-POWER_CYCLE = (
-    faults.SELFTEST,
-    faults.PROGRAM,
-    faults.OVERCURRENT,
-    faults.SHORT,
-    faults.SENSE_MISMATCH,
-)
+POWER_CYCLE = (faults.SELFTEST, faults.PROGRAM, faults.OVERCURRENT)
+# Codes a long press clears only when one contact probe (unlatched) shows the cause gone.
+PROBE_PROOF = (faults.SHORT, faults.SENSE_MISMATCH)
 
-OFF_TOL_UA = 10  # current that may read with OUT_EN off (offset, noise)
-RAW_PEGGED = 65000  # ADC counts: the stage cannot drive a current that reads this high
+OFF_TOL_UA = 10  # supervisor.OFF_TOL_UA (the tests check they match)
+RAW_PEGGED = 65000  # supervisor.RAW_PEGGED
+SHORT_OHM = 500  # supervisor.SHORT_OHM
 
 
 def needs_power_cycle(sup):
-    """True when the latched fault cannot be shown gone with the output off."""
+    """True when the latched fault cannot be cleared by a long press."""
     return sup.fault in POWER_CYCLE or sup.proof_needed
 
 
 def cause_gone(sup, now_ms):
-    """The checks above, OUT_EN low throughout. True when the cause is gone."""
+    """The checks with OUT_EN low. True when they pass (a PROBE_PROOF code still needs its
+    probe: clear())."""
     if needs_power_cycle(sup):
         return False
     stage = sup.stage
@@ -55,13 +59,58 @@ def cause_gone(sup, now_ms):
     return True
 
 
+def _probe_proves(sup, now_ms, code):
+    """One contact probe with the fault unlatched. True when it shows the cause gone."""
+    try:
+        level = _probe.drive(sup, now_ms)
+    except OSError:
+        sup.stage.dac_error = True
+        return False
+    sense = sup.sense
+    ua = sense.ua
+    mv = sense.mv
+    if sense.raw_i >= RAW_PEGGED or ua > level + level * 20 // 100 + 20:
+        return False
+    kind = _c.Contact(sup.rail_mv).classify(level, ua, mv)
+    if kind == _c.SUSPECT:
+        return False  # a voltage the sense cannot explain
+    if kind == _c.MEASURED:
+        if mv * 1000 // ua < SHORT_OHM:
+            return False
+        if not _c.at_rail(mv, sup.rail_mv) and ua * 2 < level:
+            return False  # less than half reads
+        return True
+    # no load on the probes: no short, but no proof that the sense reads either
+    return code != faults.SENSE_MISMATCH
+
+
 def clear(sup, now_ms):
     """Long press. True when cleared (or nothing was latched)."""
     if not sup.latched:
         return True
+    code = sup.fault
     if not cause_gone(sup, now_ms):
         sup.stage.off()
         return False
+    t_fault = sup.fault_ms
+    _unlatch(sup, now_ms)
+    if code in PROBE_PROOF:
+        sup.clearing = True
+        try:
+            ok = _probe_proves(sup, now_ms, code)
+        finally:
+            sup.clearing = False
+            sup.stage.off()
+        if not ok:
+            # the same fault again: latched at once, not a new trip
+            sup._latch(code, t_fault)
+            sup.trips -= 1
+            return False
+        sup.probe_timer.reset()
+    return True
+
+
+def _unlatch(sup, now_ms):
     sup.latched = False
     sup.fault = None
     sup.proof_needed = False
@@ -72,4 +121,3 @@ def clear(sup, now_ms):
     sup.contact = False
     sup.det.reset()
     sup.probe_timer.reset()
-    return True

@@ -81,10 +81,15 @@ class Contact:
                 self.contact = False
                 self._making = False
                 return False
-            # No decision from a sample the sense cannot explain: the supervisor times it out
-            # as a sense mismatch (500 ms).
+            # A voltage the current sense cannot explain: no impedance, so no evidence of
+            # skin (DESIGN 4.5): contact is off (the output stops, the probes go on) while the
+            # supervisor times it out as a sense mismatch (500 ms). A dead sense may hide any
+            # current (a stuck DAC into a low load): nothing keeps driving on such a sample.
             self.kind = SUSPECT
-            return self.contact
+            self.impedance_ohm = None
+            self.contact = False
+            self._making = False
+            return False
         self.kind = MEASURED
         z = mv * 1000 // ua
         self.impedance_ohm = z
