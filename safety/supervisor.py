@@ -1,9 +1,8 @@
 # The safety supervisor (DESIGN 4, issue 4): called once per control tick, it samples the sense
 # channels, decides contact, checks the measured current against what the output stage was
 # driving at that instant, latches faults, and returns the most the app may ask of the player.
-# This file is the every-tick path; the slow checks (bus read-back, battery) are in
-# housekeep.py, the contact-probe pulse in probe.py, the clear routine in clearing.py.
-#
+# This file is the every-tick path; the rest of the class is in supbase.py, the slow checks
+# in housekeep.py, the contact-probe pulse in probe.py, the clear routine in clearing.py.
 # tick() allocates nothing on MicroPython: integers below 2**30, no containers, no strings
 # built, interned fault-code constants only. Time comes from drivers.clock. On an RP2040 every
 # attribute lookup costs ~1 us: the tick reads each attribute once into a local, thresholds are
@@ -57,9 +56,7 @@ _SUSPECT = const(3)  # contact.SUSPECT
 
 
 class Supervisor(SupervisorBase):
-    """Supervisor(hw, player, clk=None, use_wdt=True, wdt_ms=None, arm_wdt=True): the state,
-    step set-up (set_mode, configure, set_step, set_client_ceiling), latch and watchdog are in
-    SupervisorBase (supbase.py)."""
+    """The every-tick path; state, step set-up, latch, clear and watchdog: supbase.py."""
 
     def restart_ramp(self):
         """Soft start from zero (the app calls it at each step and stroke start)."""
@@ -72,11 +69,10 @@ class Supervisor(SupervisorBase):
         """One control tick. Returns the amplitude (uA) the player may use now: 0 without
         contact or with a latched fault.
 
-        Samples the sense while the output stage drives (the player's waveform); while it does
-        not and the app asks for output (request_ua > 0), drives a contact-probe pulse every
-        PROBE_PERIOD_MS instead. Contact lost: the player is stopped and the output switched off
-        in this tick; the plan it was playing is restarted (from zero, soft start) when contact
-        is back and the app still asks for output."""
+        Samples the sense while the stage drives; while it does not and the app asks for output
+        (request_ua > 0), drives a contact probe every PROBE_PERIOD_MS. Contact lost: player
+        stopped, output off in this tick; the plan is restarted (soft start) when contact is
+        back and the app still asks."""
         # The ramp runs on the us clock: ms ticks would let one tick count 3 ms for 2.2 ms.
         clk = self.clock
         now_us = clk.ticks_us()
@@ -94,10 +90,9 @@ class Supervisor(SupervisorBase):
         if stage.dac_error or (self._dac_flag and self.dac.error):
             self._latch(faults.DAC, now_ms)
             return 0
-        # Housekeeping (bus read-back, battery) in the app's slot 4 of 5 (the app's buttons,
-        # session logic, UI and the player's poll take 0-3): each check runs every 20 ms /
-        # 100 ms anyway, and no tick carries two slow jobs. Without a slot (-1: tests, tools)
-        # the supervisor keeps its own count.
+        # Housekeeping (bus read-back, battery) in the app's slot 4 of 5 (0-3: buttons, session
+        # logic, UI, the player's poll): no tick carries two slow jobs. Without a slot (-1:
+        # tests, tools) the supervisor keeps its own count.
         if slot < 0:
             slot = self._hk_n + 1
             if slot >= HK_SLOTS:
