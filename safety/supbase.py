@@ -4,8 +4,8 @@
 from micropython import const
 
 from drivers import clock
-from safety import clearing, faults, limits
 from safety import contact as _c
+from safety import faults, limits
 from safety.housekeep import Housekeeping
 
 OC_ABS_UA = const(20)  # over-current: > commanded + 20 % + 20 uA (supervisor.py)
@@ -159,16 +159,20 @@ class SupervisorBase:
         self._latch(code, now_ms)
 
     def clear(self, now_ms=None):
-        """Long press: unlatch only when the cause is gone, shown with the output off (OUT_EN
-        low throughout: nothing is driven while the state is `fault`). Faults only a current
-        through a load could show gone (clearing.POWER_CYCLE, a DAC driving at zero, a sense
-        stuck at a plausible value) clear only by a power cycle. Returns True when cleared."""
+        """Long press: safety.clearing.clear (OUT_EN low while latched; over-current and a
+        stuck source only by a power cycle; a short or sense fault only with one probe's
+        proof, unlatched). Returns True when cleared. The module is imported here, on the
+        first long press, not at boot (RAM)."""
+        from safety import clearing
+
         if now_ms is None:
             now_ms = self.clock.ticks_ms()
         return clearing.clear(self, now_ms)
 
     def cause_gone(self, now_ms=None):
-        """The clear routine's checks (output off), without unlatching."""
+        """The clear routine's checks with the output off, without unlatching."""
+        from safety import clearing
+
         if now_ms is None:
             now_ms = self.clock.ticks_ms()
         return clearing.cause_gone(self, now_ms)
