@@ -26,6 +26,7 @@ from safety import clearing, faults, limits
 from safety import contact as c
 from tools.bench_safety import Rig
 from waveforms import plan as _plan
+from waveforms import player as _player
 
 _PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 EXAMPLES = max(500, settings.default.max_examples) if _PROFILE == "ci" else None
@@ -143,12 +144,14 @@ class SupervisorMachine(RuleBasedStateMachine):
             (t0, _a0, na0), (t1, _a1, na1) = log[i - 1], log[i]
             rise_ok = na1 - na0 <= (t1 - t0) * 100 // 1000 + 1
             assert rise_ok or (na0 == 0 and na1 <= FLOOR_NA), (na0, na1, t1 - t0)
-        # the command follows the allowed level: the player takes it at each period start (so
-        # every biphasic period balances), so the level is at most the highest allowed level of
-        # the last period
+        # the command follows the allowed level: the player takes it at a period start (so
+        # every biphasic period balances) after its next poll (every POLL_MS when the loop
+        # gives no slot, as here), so the level is at most the highest allowed level of the
+        # last poll interval and period (DESIGN 4.4: decreases MAY be immediate; the cap, the
+        # slew and contact loss are checked above, each at once)
         tl = log[-1][0] if log else 0
         if rig.player.playing and len(log) >= 2 and not self.model.faults["dac_stuck_high"]:
-            span = rig.player.plan.period_us + 4000
+            span = rig.player.plan.period_us + (_player.POLL_MS + 5) * 1000 + 4000
             recent = max(a for t, a, _n in log if tl - t <= span)
             assert rig.hw.stage.level_ua <= recent + 1
         while len(log) > 2 and tl - log[0][0] > 3_400_000:  # keep the longest period (0.3 Hz)
