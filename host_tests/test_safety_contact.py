@@ -83,17 +83,27 @@ def test_an_outside_sample_restarts_the_stability_time():
     assert sample(det, 120, 20000)
 
 
-def test_no_info_and_suspect_samples_hold_the_decision():
+def test_no_info_holds_the_decision_and_no_current_breaks_it():
     det = c.Contact(RAIL)
     for t in (0, 20, 40, 60):
         sample(det, t, 20000)
     assert det.contact
     assert det.update(62, 0, 0, 0)  # dead time: nothing learned
     assert det.kind == c.NO_INFO
-    assert det.update(64, 300, 0, 6000)  # current sense reads nothing, voltage says load
-    assert det.kind == c.SUSPECT
     assert not det.update(66, 300, 0, 10)  # no current and no voltage: no evidence of a load
     assert det.kind == c.OPEN
+
+
+@pytest.mark.rule("4.5")
+def test_a_voltage_the_sense_cannot_explain_is_no_contact():
+    """A level driven, a voltage below the rail, no current reads: the impedance is unknown,
+    so no output (a dead sense may hide any current, e.g. a stuck DAC into a low load)."""
+    det = c.Contact(RAIL)
+    for t in (0, 20, 40, 60):
+        sample(det, t, 20000)
+    assert det.contact
+    assert not det.update(64, 300, 0, 6000)
+    assert det.kind == c.SUSPECT and det.impedance_ohm is None
 
 
 def test_make_across_the_tick_wrap():

@@ -16,10 +16,20 @@ CEILING = 1000
 SENSE_LSB_UA = 1  # the sense reads whole uA (truncated): 1001 uA reads as 1000
 
 
+def _patch(obj, name, value):
+    """Switch a layer off through a private name: a renamed or removed name must fail the test,
+    not leave the layer on while the test believes it off."""
+    if not hasattr(obj, name):
+        raise AssertionError(
+            "%s has no %r: the test no longer switches that layer off" % (obj, name)
+        )
+    setattr(obj, name, value)
+
+
 def disable_engine(rig):
     sup = rig.sup
     for a in ("cap_ua", "step_cap_ua", "_cmd_cap", "_cmd_cap_next", "client_ceiling_ua"):
-        setattr(sup, a, HOSTILE_UA)
+        _patch(sup, a, HOSTILE_UA)
     pl = rig.plan
     pl.amp_ua = HOSTILE_UA
     for i in range(pl.n):
@@ -30,15 +40,23 @@ def disable_engine(rig):
     def set_amplitude(ua):  # no clamp to the plan's amplitude
         player._amp = ua
 
-    player.set_amplitude = set_amplitude
+    _patch(player, "set_amplitude", set_amplitude)
 
 
 def disable_dac_clamp(rig):
-    rig.hw.dac.max_code = rig.hw.dac.full_scale  # 4095: 1100 uA
+    _patch(rig.hw.dac, "max_code", rig.hw.dac.full_scale)  # 4095: 1100 uA
 
 
 def disable_supervisor_check(rig):
-    rig.sup._check_current = lambda *a: False
+    # the measured current is judged against _oc_ceil (once) and level + 20 % + _oc_abs (twice)
+    _patch(rig.sup, "_oc_ceil", 10**6)
+    _patch(rig.sup, "_oc_abs", 10**6)
+
+
+def test_a_layer_switch_fails_when_its_name_is_gone():
+    rig = Rig(use_wdt=False)
+    with pytest.raises(AssertionError):
+        _patch(rig.sup, "_check_current", None)
 
 
 LAYERS = {

@@ -3,13 +3,19 @@
 # clearing only once the cause is gone, contact gating, probe pulses, soft start, watchdog.
 import pytest
 
+from safety import clearing, faults, limits
 from safety import contact as c
-from safety import faults
 from safety import supervisor as sv
 from tools.bench_safety import TICK_MS, Rig
 from waveforms import player as wp
 
 TICK_US = 2000
+FLOOR = limits.MIN_MEASURABLE_UA  # a ramp in contact starts here (issue 11, item 11)
+
+
+def slew_ok(na0, na1, dt_us):
+    """The allowed level (nA) rose by at most 100 uA/s, or stepped from zero to the floor."""
+    return na1 - na0 <= dt_us * 100 // 1000 + 1 or (na0 == 0 and na1 <= FLOOR * 1000)
 
 
 def running_rig(z=20000, request=300, mode="home", probe="disk", area="cheek", ms=3000, **kw):
@@ -71,7 +77,7 @@ def test_running_reaches_the_request_with_soft_start():
     prev = None
     for t, _a, na in rig.allowed_log:
         if prev is not None:
-            assert na - prev[1] <= (t - prev[0]) * 100 // 1000 + 1
+            assert slew_ok(prev[1], na, t - prev[0])
         prev = (t, na)
 
 
@@ -90,11 +96,27 @@ def test_dac_stuck_high_at_low_impedance_trips_on_the_ceiling_once():
     assert rig.sup.fault == faults.OVERCURRENT
 
 
-@pytest.mark.rule("4.6")
-def test_sense_open_mismatch_within_500_ms():
+@pytest.mark.rule("4.5", "4.6")
+def test_sense_open_output_off_at_once_and_mismatch_latched_after_500_ms():
     rig = running_rig()
-    t0, t_off = inject(rig, "sense_open", within_ms=505)
-    assert (t_off - t0) / 1000.0 >= 498  # not before: 500 ms of mismatch is the rule
+    rig.vc.advance(700)
+    t0 = rig.t_us()
+    rig.model.set_fault("sense_open", True)
+    rig.vc.advance(TICK_US - 700)
+    rig.tick()
+    # no current reads, the voltage says a load: no impedance, no contact, output off now
+    assert rig.out_en() == 0 and not rig.sup.contact and not rig.sup.latched
+    rig.vc.sleep_us(TICK_US)
+    t_latch = None
+    for _ in range(400):
+        rig.tick()
+        if rig.sup.latched:
+            t_latch = rig.t_us()
+            break
+        rig.vc.sleep_us(TICK_US)
+    # the probes keep finding the unexplained voltage: 500 ms of it latches (at the next probe)
+    assert t_latch is not None
+    assert 498 <= (t_latch - t0) / 1000.0 <= 500 + 20 + 5
     assert rig.sup.fault == faults.SENSE_MISMATCH == faults.SIM_FAULT_CODES["sense_open"]
 
 
@@ -162,15 +184,7 @@ def test_loop_stall_output_off_by_the_player_then_watchdog_reset_reported():
 
 @pytest.mark.rule("4.6")
 @pytest.mark.parametrize(
-    "name",
-    [
-        "dac_stuck_high",
-        "sense_open",
-        "sense_stuck_high",
-        "short_circuit",
-        "i2c_error",
-        "battery_low",
-    ],
+    "name", ["sense_stuck_high", "i2c_error", "battery_low", "short_circuit", "sense_open"]
 )
 def test_clear_only_once_the_cause_is_gone(name):
     rig = running_rig()
@@ -190,7 +204,21 @@ def test_clear_only_once_the_cause_is_gone(name):
     assert rig.sup.trips == trips
     rig.run_ms(200)
     assert rig.sup.contact and not rig.sup.latched
-    assert rig.sup.allowed_ua <= 15
+    assert rig.sup.allowed_ua <= FLOOR + 15
+
+
+@pytest.mark.rule("4.6")
+@pytest.mark.parametrize("name", ["dac_stuck_high"])
+def test_faults_only_a_current_could_show_gone_clear_only_by_power_cycle(name):
+    """Over-current (a stuck source): any pulse to look for it drives up to 1.1 mA through the
+    client, so a long press never clears it (the output stays truly off)."""
+    rig = running_rig()
+    inject(rig, name, within_ms=600)
+    code = rig.sup.fault
+    assert code in clearing.POWER_CYCLE
+    rig.model.set_fault(name, False)
+    assert not rig.sup.clear()
+    assert rig.sup.latched and rig.sup.fault == code and rig.out_en() == 0
 
 
 @pytest.mark.rule("4.6")
@@ -240,9 +268,9 @@ def test_contact_loss_zero_within_one_tick_and_resume_with_soft_start():
     rig.model.set_load(True, 20000)
     rig.run_ms(100)
     assert rig.sup.contact
-    assert rig.sup.allowed_ua <= 5  # re-contact: from zero at <= 100 uA/s
+    assert rig.sup.allowed_ua <= FLOOR + 5  # re-contact: from the floor at <= 100 uA/s
     rig.run_ms(1000)
-    assert 90 <= rig.sup.allowed_ua <= 105
+    assert 90 + FLOOR <= rig.sup.allowed_ua <= 105 + FLOOR
 
 
 def test_supervisor_restarts_the_plan_it_paused():
@@ -256,7 +284,8 @@ def test_supervisor_restarts_the_plan_it_paused():
     rig.run_ms(200)
     assert rig.player.playing and rig.sup.contact
     rig.run_ms(500)
-    assert rig.sup.allowed_ua == rig.player._amp and 40 <= rig.sup.allowed_ua <= 65
+    amp = rig.sup.allowed_ua
+    assert amp == rig.player._amp and 40 + FLOOR <= amp <= 65 + FLOOR
     # request 0 (user pause): no restart on the app's behalf
     rig.model.set_load(False)
     rig.run_ms(10)
@@ -480,7 +509,7 @@ def test_late_loop_deadman_then_resume_with_soft_start():
     assert not rig.player.playing and rig.player.error == wp.ERR_DEADMAN
     rig.run_ms(10)
     assert rig.player.playing and rig.sup.deadman_restarts == 1
-    assert rig.sup.allowed_ua <= 2  # from zero again
+    assert rig.sup.allowed_ua <= FLOOR  # from zero (the floor) again
     assert not rig.sup.latched
 
 
@@ -527,4 +556,5 @@ def test_a_stuck_dac_without_a_load_latches_and_cannot_be_cleared():
     assert rig.out_en() == 0
     assert not rig.sup.clear()  # still stuck, still no load
     rig.model.set_fault("dac_stuck_high", False)
-    assert rig.sup.clear()
+    assert not rig.sup.clear()  # only a power cycle (and its self-test) can show it gone
+    assert rig.sup.proof_needed

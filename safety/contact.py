@@ -6,6 +6,7 @@
 from micropython import const
 
 from drivers import clock
+from safety.limits import MIN_MEASURABLE_UA
 
 Z_BREAK_MIN = const(1000)
 Z_BREAK_MAX = const(200000)
@@ -13,7 +14,7 @@ Z_MAKE_MIN = const(1200)
 Z_MAKE_MAX = const(180000)
 MAKE_MS = const(60)  # stability time before contact is declared
 
-MIN_LEVEL_UA = const(10)  # a sample taken while the stage drives less says nothing
+MIN_LEVEL_UA = MIN_MEASURABLE_UA  # a sample taken while the stage drives less says nothing
 MIN_UA = const(3)  # below this the current is not measurable
 MIN_MV = const(50)  # below this (no current either) there is no evidence of a load
 RAIL_PCT = const(95)  # electrode voltage >= 95 % of the rail: compliance limit
@@ -44,6 +45,7 @@ def impedance_ohm(ua, mv):
 class Contact:
     def __init__(self, rail_mv):
         self.rail_mv = rail_mv
+        self._rail_x = rail_mv * RAIL_PCT  # at the rail: mv * 100 >= this (once, not per tick)
         self.reset()
 
     def reset(self):
@@ -59,43 +61,55 @@ class Contact:
             return NO_INFO
         if ua >= MIN_UA:
             return MEASURED
-        if mv < MIN_MV or at_rail(mv, self.rail_mv):
+        if mv < MIN_MV or mv * 100 >= self._rail_x:
             return OPEN
         return SUSPECT
 
     def update(self, now_ms, level_ua, ua, mv):
-        """One sense sample taken while the stage drove level_ua. Returns the contact decision."""
-        kind = self.classify(level_ua, ua, mv)
-        self.kind = kind
-        if kind == NO_INFO:
+        """One sense sample taken while the stage drove level_ua. Returns the contact decision.
+        Every tick while playing: classify() and at_rail() are inlined (no method hops)."""
+        if level_ua < MIN_LEVEL_UA:
+            self.kind = NO_INFO
             self.at_rail = False
             return self.contact
-        self.at_rail = at_rail(mv, self.rail_mv)
-        if kind == SUSPECT:
-            # No decision from a sample the sense cannot explain: the supervisor times it out
-            # as a sense mismatch (500 ms).
-            return self.contact
-        if kind == OPEN:
+        rail = mv * 100 >= self._rail_x
+        self.at_rail = rail
+        if ua < MIN_UA:
+            if mv < MIN_MV or rail:
+                self.kind = OPEN
+                self.impedance_ohm = None
+                self.contact = False
+                self._making = False
+                return False
+            # A voltage the current sense cannot explain: no impedance, so no evidence of
+            # skin (DESIGN 4.5): contact is off (the output stops, the probes go on) while the
+            # supervisor times it out as a sense mismatch (500 ms). A dead sense may hide any
+            # current (a stuck DAC into a low load): nothing keeps driving on such a sample.
+            self.kind = SUSPECT
             self.impedance_ohm = None
             self.contact = False
             self._making = False
             return False
+        self.kind = MEASURED
         z = mv * 1000 // ua
         self.impedance_ohm = z
         if self.contact:
             if z < Z_BREAK_MIN or z > Z_BREAK_MAX:
                 self.contact = False
                 self._making = False
-        elif Z_MAKE_MIN <= z <= Z_MAKE_MAX:
+                return False
+            return True
+        if Z_MAKE_MIN <= z <= Z_MAKE_MAX:
             if not self._making:
                 self._making = True
                 self._make_t0 = now_ms
             elif clock.ticks_diff(now_ms, self._make_t0) >= MAKE_MS:
                 self.contact = True
                 self._making = False
+                return True
         else:
             self._making = False
-        return self.contact
+        return False
 
 
 class ProbeTimer:

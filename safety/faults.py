@@ -1,5 +1,22 @@
 # Fault codes: short strings (interned on MicroPython, so latching one allocates nothing), shown
-# on the display and written to the session log. DESIGN 4.6 lists what latches.
+# on the display and written to the session log. DESIGN 4.6 lists what latches; the supervisor
+# (safety/supervisor.py, thresholds there) latches them so:
+#
+#   OVERCURRENT     measured > commanded + 20 % + 20 uA on 2 consecutive samples (1 during a
+#                   contact probe), or measured > ceiling once
+#   SENSE_STUCK     current ADC pegged at full scale (the stage cannot drive that much), current
+#                   read with OUT_EN off (2 samples), or the ADC raw value unchanged across two
+#                   level changes of >= 50 uA while in contact
+#   SENSE_MISMATCH  a level is driven, the electrode voltage is below the rail, yet less than
+#                   50 % of it reads, for 500 ms (at the rail it is poor contact, not a fault)
+#   SHORT           load impedance < 500 Ohm on 2 consecutive samples
+#   DAC             OSError from the DAC (driver flag, the stage's dac_error, a NACK on the
+#                   read-back), or the electrodes at the rail with the DAC at zero (stuck)
+#   BATTERY         battery under cut-off on 3 reads 100 ms apart
+#   SOFTWARE        the stage commanded above the step's hard cap (engine clamp failed), a
+#                   player that raised or stopped advancing, or trip(SOFTWARE) from the app
+#   WATCHDOG        machine.reset_cause() == WDT_RESET at construction, and the board's marker
+#                   (hw.wdt_mark) says the WDT was armed by a running device then (DESIGN 4.7)
 
 OVERCURRENT = "OVERCURRENT"  # measured > commanded + 20 % + 20 uA twice, or > ceiling once
 SENSE_MISMATCH = "SENSE_MISMATCH"  # current flows (voltage below the rail) but reads < 50 %

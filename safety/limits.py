@@ -12,6 +12,10 @@ EYE_CAP_UA = const(200)
 # shape the engine plays, so a peak cap is never looser than the r.m.s. rule.
 DENSITY_UA_PER_MM2 = const(20)
 MIN_UA = const(10)  # DESIGN 3: amplitude range starts at 10 uA
+# The smallest level whose sample says something about the load (contact, impedance): a stage
+# driving less is blind (safety.contact). The supervisor never drives a level in contact
+# below it (a ramp in contact starts here), and find-my-level stores nothing below it.
+MIN_MEASURABLE_UA = const(10)
 
 SLEW_UA_PER_S = const(100)  # soft start (DESIGN 4.4)
 

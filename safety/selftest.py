@@ -1,8 +1,10 @@
 # Power-on self-test (DESIGN 4.8). Runs before the control loop with the output off and leaves
 # it off. Every current it asks for is a contact-probe-sized pulse (20 uA or less for a few
-# hundred us), harmless even when the client already holds the probes on the skin. (A broken
-# board can do more in that window: a DAC stuck high drives up to 1.1 mA for the 200 us of the
-# dac_zero check, which is how it is found.)
+# hundred us), harmless even when the client already holds the probes on the skin. OUT_EN goes
+# high with a load possibly connected only for that one probe pulse: the DAC-at-zero check runs
+# only once the probe has shown no load (nothing connected, no path through a client), so a
+# DAC stuck high drives a client for one probe's 200 us at most (the probe's over-current check
+# finds it), never for a separate check.
 #
 #   run(hw, programs_ok) -> (ok, report_lines, fault_code)
 #
@@ -10,10 +12,11 @@
 #   sense_idle   output off: current and voltage sense read ~0 and are not pegged
 #   out_en_off   DAC at 20 uA and bridge closed but OUT_EN low: still no current, no voltage
 #                (the output switch really opens)
-#   dac_zero     OUT_EN on, DAC at zero: no current, no electrode voltage (a DAC stuck high
-#                shows as the rail even into no load)
 #   probe        OUT_EN on, 20 uA into whatever is connected: no load -> voltage at the rail
 #                (boost and voltage sense work); a load -> about 20 uA flows and reads, no short
+#                (a DAC stuck high into a load: over-current, FAIL)
+#   dac_zero     no load only: OUT_EN on, DAC at zero: no current, no electrode voltage (a DAC
+#                stuck high shows as the rail even into no load). With a load: not checked.
 #   boost_off    BOOST_EN low, then the same 20 uA with OUT_EN on: no load -> the electrode
 #                voltage stays well below the rail (the boost really switches off); with a load
 #                the voltage is I x Z either way: not checked. The rail stays down afterwards.
@@ -105,18 +108,6 @@ def _hardware(hw, lines):
     if not ok and code is None:
         code = faults.SELFTEST
 
-    # OUT_EN on, DAC at zero
-    stage.set_polarity(1)
-    stage.enable()
-    try:
-        ua, mv, ri, rv = _read(hw)
-    finally:
-        stage.off()
-    ok = ua <= ZERO_TOL_UA and mv <= ZERO_TOL_MV
-    lines.append(_line("dac_zero", ok, "%d uA, %d mV at DAC zero" % (ua, mv)))
-    if not ok and code is None:
-        code = faults.SELFTEST
-
     # a contact-probe pulse into whatever is connected
     stage.set_ua(_c.PROBE_UA)
     stage.set_polarity(-1)
@@ -141,6 +132,24 @@ def _hardware(hw, lines):
     lines.append(_line("probe", ok, why))
     if not ok and code is None:
         code = faults.SHORT if short else faults.SELFTEST
+
+    # OUT_EN on, DAC at zero: only with nothing connected (the probe saw no load), so a DAC
+    # stuck high drives no client here
+    no_load = ok and ua < _c.MIN_UA
+    if no_load:
+        stage.set_polarity(1)
+        stage.enable()
+        try:
+            ua0, mv0, ri, rv = _read(hw)
+        finally:
+            stage.off()
+        ok0 = ua0 <= ZERO_TOL_UA and mv0 <= ZERO_TOL_MV
+        lines.append(_line("dac_zero", ok0, "%d uA, %d mV at DAC zero" % (ua0, mv0)))
+        if not ok0 and code is None:
+            code = faults.SELFTEST
+    else:
+        why = "a load is connected" if ok else "the probe failed"
+        lines.append(_line("dac_zero", True, "not checked: " + why))
 
     # the boost rail off: the same probe current must no longer reach the rail
     probe_ok = ok

@@ -85,7 +85,7 @@ RULES: dict[str, dict] = {
         "title": "Ceiling 1000 uA peak; home mode 500 uA; eye-area steps 200 uA",
         "code": [
             "safety/limits.py:cap_ua",
-            "safety/supervisor.py:Supervisor.set_step",
+            "safety/supbase.py:SupervisorBase.set_step",
             "firmware/programcheck.py:validate",
         ],
         "bench": [],
@@ -104,7 +104,7 @@ RULES: dict[str, dict] = {
             "waveforms/player.py:Player.set_amplitude",
             "drivers/dac.py:DAC.set_code",
             "drivers/dac.py:ceiling_code",
-            "safety/supervisor.py:Supervisor._check_current",
+            "safety/supervisor.py:Supervisor._check_sample",
         ],
         "bench": [],
         "figure": ["overcurrent_detect_ms"],
@@ -124,7 +124,7 @@ RULES: dict[str, dict] = {
         "code": [
             "safety/contact.py:Contact.update",
             "safety/contact.py:ProbeTimer",
-            "safety/supervisor.py:Supervisor._probe",
+            "safety/probe.py:drive",
         ],
         "bench": ["reaction_contact_loss_ms"],
         "figure": ["contact_loss_ms_max", "contact_window", "probe"],
@@ -134,9 +134,9 @@ RULES: dict[str, dict] = {
         "watchdog, self-test, battery): OUT_EN off, DAC zero, cleared only by power cycle or a "
         "long press once the cause is gone",
         "code": [
-            "safety/supervisor.py:Supervisor.trip",
+            "safety/supbase.py:SupervisorBase.trip",
             "safety/supervisor.py:Supervisor._check_sample",
-            "safety/supervisor.py:Supervisor.clear",
+            "safety/clearing.py:clear",
             "safety/faults.py:SIM_FAULT_CODES",
         ],
         "bench": ["reaction_overcurrent_ms"],
