@@ -222,3 +222,27 @@ def test_short_circuit_below_500_ohm_latches_501_does_not(z, latches):
 def test_the_floor_is_stated_once():
     assert limits.MIN_MEASURABLE_UA == c.MIN_LEVEL_UA == sv.FLOOR_UA == sv.FLOOR_NA // 1000
     assert (sv._NO_INFO, sv._MEASURED, sv._SUSPECT) == (c.NO_INFO, c.MEASURED, c.SUSPECT)
+
+
+def test_the_selftest_judges_with_the_supervisors_thresholds_stated_once():
+    # issue 11: the self-test had its own copies of the short and pegged-ADC thresholds
+    import ast
+    import os
+
+    from safety import selftest as st
+    from safety import supervisor as sv
+
+    src = open(os.path.join(os.path.dirname(sv.__file__), "selftest.py")).read()
+    assigned = {
+        t.id
+        for n in ast.walk(ast.parse(src))
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    assert not {"SHORT_OHM", "RAW_PEGGED", "ZERO_TOL_UA"} & assigned
+    assert (st.SHORT_OHM, st.RAW_PEGGED, st.ZERO_TOL_UA) == (
+        sv.SHORT_OHM,
+        sv.RAW_PEGGED,
+        sv.OFF_TOL_UA,
+    )
