@@ -65,12 +65,9 @@ class App:
         self._hold = False  # the session's step end: the player keeps its level
         self.settings = _storage.Settings(root)
         self.log = _storage.SessionLog(root)
-        from firmware import programs as _programs
-
-        self.library = _programs.Library(
-            programs_dirs or _programs.default_dirs(root), areas=hw.probe_area_mm2
-        )
-        self.catalog = self.library.ids()
+        self._dirs = programs_dirs
+        self._library = None  # the program files, read and checked when first needed (_lib)
+        self._catalog = []
         self.player = Player.for_hw(hw)
         # The WDT is armed when the device leaves soft-off (DESIGN 4.7), not at the first tick:
         # a host tool (mpremote) can talk to a device that is off.
@@ -82,10 +79,7 @@ class App:
         self.state = OFF
         self.ui.show_state(OFF)  # soft-off from the start: LED off, display dark
         self.level = self._valid_level(self.settings.get("level"))
-        pid = self.settings.get("last_program")
-        if pid not in self.catalog:
-            pid = self.catalog[0] if self.catalog else None
-        self.choice = pid  # the program the menu shows
+        self.choice = self.settings.get("last_program")  # the program the menu shows
         self._prog_id = None  # the program loaded and validated ahead, while idle
         self._prog = None  # its dict, or the error text
         self.session = None  # the running session or find-my-level, else None
@@ -108,18 +102,54 @@ class App:
         self._dt = 0
         # A corrupt settings file, a broken custom program, an ignored board name or a repaired
         # log is reported, not fatal; each problem is logged once, not at every boot (an error
-        # line per boot would push the session history out of the rotated log).
+        # line per boot would push the session history out of the rotated log). The program
+        # files are read when the device leaves soft-off (RAM after boot: programs.py is not
+        # even imported in soft-off), so their problems are logged then, together with these
+        # (log.problems takes the whole set of a start at once); a problem found now reads them
+        # now and logs at once.
         from firmware import boards as _boards
 
-        found = self.settings.problems + self.library.errors + _boards.problems + self.log.report()
+        found = self.settings.problems + _boards.problems + self.log.report()
         for text in found:
             self.error = text
-        self.log.problems(found)
+        self._found = found
+        if found:
+            self._lib()
         # A watchdog reset means the loop stalled last time: come up showing that fault.
         if self.supervisor.boot_fault is not None:
             self._enter_fault(self.supervisor.boot_fault)
 
+    def _lib(self):
+        """The program library, read and checked once (at power-on, before the watchdog is
+        armed: reading every file takes longer than its timeout on a board)."""
+        lib = self._library
+        if lib is None:
+            from firmware import programs as _programs
+
+            lib = _programs.Library(
+                self._dirs or _programs.default_dirs(self.root), areas=self.hw.probe_area_mm2
+            )
+            self._library = lib
+            cat = lib.ids()
+            self._catalog = cat
+            if self.choice not in cat:
+                self.choice = cat[0] if cat else None
+            for text in lib.errors:
+                self.error = text
+            self.log.problems(self._found + lib.errors)
+            self._found = None
+        return lib
+
     # -- what the display, the simulator and the tests read ----------------------------------
+    @property
+    def library(self):
+        return self._lib()
+
+    @property
+    def catalog(self):
+        self._lib()
+        return self._catalog
+
     @property
     def program_id(self):
         s = self.session
@@ -386,7 +416,7 @@ class App:
         pid = self.choice
         self._prog_id = pid
         try:
-            self._prog = self.library.load(pid)
+            self._prog = self._lib().load(pid)
         except (OSError, ValueError) as e:
             self._prog = str(e)
 
@@ -465,6 +495,7 @@ class App:
 
     # -- power ----------------------------------------------------------------------------
     def _power_on(self):
+        self._lib()
         self.supervisor.watchdog(True)  # a running device from here: a stall is a fault
         self.ui.cue("power_on")
         self._set_state(SELFTEST)
@@ -472,7 +503,7 @@ class App:
     def _run_selftest(self):
         from safety import selftest as _selftest
 
-        ok, report, code = _selftest.run(self.hw, self.library.ok)
+        ok, report, code = _selftest.run(self.hw, self._lib().ok)
         self.selftest_report = report
         if not ok:
             self.supervisor.trip(code or faults.SELFTEST)
@@ -511,7 +542,7 @@ class App:
 
     # -- idle -----------------------------------------------------------------------------
     def _idle(self, now, ep, em, eu, ed):
-        cat = self.catalog
+        cat = self._catalog
         if em == SHORT and cat:
             i = cat.index(self.choice) if self.choice in cat else -1
             self.choice = cat[(i + 1) % len(cat)]
@@ -558,6 +589,7 @@ class App:
         """Long POWER in fault: clears once the cause is gone; otherwise the device powers
         down with the fault still latched (a power cycle that cannot hide the fault)."""
         if self.supervisor.clear(now):
+            self._lib()
             self.supervisor.watchdog(True)  # on, out of a boot-time fault too
             self.fault = None
             self.ui.cue("click")
