@@ -9,17 +9,20 @@
 # The parts: a program session (firmware/session.py: steps, strokes, pause/resume, step end,
 # the 30 min bound) or find-my-level (firmware/findlevel.py, the same interface), imported when
 # the client starts one; dose accounting (firmware/dose.py); the cues, LED and display
-# (firmware/ui.py). The app side has one owner of the output: _cut(). Slow work (a program
+# (firmware/ui.py); the idle menu and the starts (firmware/menu.py, imported when the device
+# leaves soft-off). The app side has one owner of the output: _cut(). Slow work (a program
 # load, a settings or log write, the course status) runs in logic slots where no output plays,
-# one piece per slot (_chores), never in the tick that latches a fault or starts the output.
+# one piece per slot (firmware/chores.py), never in the tick that latches a fault or starts
+# the output.
 from micropython import const
 
 from drivers import clock
-from drivers.button import LONG, SHORT
+from drivers.button import LONG
+from firmware import chores as _chores
 from firmware import storage as _storage
 from firmware import ui as _ui
+from firmware.appview import AppView
 from safety import faults, limits
-from safety.contact import MIN_LEVEL_UA
 from safety.supervisor import Supervisor
 from waveforms.player import Player
 
@@ -45,17 +48,8 @@ FAULT = "fault"
 
 FINDLEVEL = "findlevel"  # program id shown while the find-my-level routine runs
 
-# deferred work, one per logic slot without output (lowest bit first)
-_C_RECORD = const(1)  # the session's log record
-_C_ERRORS = const(2)  # error lines
-_C_SETTINGS = const(4)  # settings.json (sessions count, a find-my-level ceiling)
-_C_COURSE = const(8)  # the course status (reads the log)
-_C_BUMP = const(16)  # one more session in settings.json
-# LED blinks in idle: where the client is in a course (firmware/course.py phases)
-_COURSE_BLINKS = {"start": 1, "intensive": 1, "weekly": 2, "maintenance": 3}
 
-
-class App:
+class App(AppView):
     def __init__(self, hw, root="/", programs_dirs=None):
         self.hw = hw
         self.root = root
@@ -80,20 +74,17 @@ class App:
         self.ui.show_state(OFF)  # soft-off from the start: LED off, display dark
         self.level = self._valid_level(self.settings.get("level"))
         self.choice = self.settings.get("last_program")  # the program the menu shows
-        self._prog_id = None  # the program loaded and validated ahead, while idle
-        self._prog = None  # its dict, or the error text
         self.session = None  # the running session or find-my-level, else None
         self._last = None  # the session that ended last (what the simulator still reads)
         self.fault = None
         self.error = None  # text of the last software error (shown, logged)
-        self._errors = []  # error lines to log (_C_ERRORS)
-        self._chores = 0
-        self._record = None
+        self.chores = _chores.Chores(self)  # slow work for logic slots without output
+        self.menu = None  # firmware/menu.py once the device left soft-off
         self.last_record = None
         self.course_note = None
         self.course_phase = None
-        self._course_warn = False
-        self._course_blinks = 1
+        self.course_warn = False
+        self.course_blinks = 1
         self.findlevel_result = None
         self.selftest_report = None
         self._last_activity = clock.ticks_ms()
@@ -115,83 +106,22 @@ class App:
         self._found = found
         if found:
             self._lib()
+        self._prog_id = None  # the program read and checked ahead, while idle (menu.py)
+        self._prog = None  # its dict, or the error text
         # A watchdog reset means the loop stalled last time: come up showing that fault.
         if self.supervisor.boot_fault is not None:
             self._enter_fault(self.supervisor.boot_fault)
 
+    def _menu(self):
+        m = self.menu
+        if m is None:
+            from firmware import menu as m
+
+            self.menu = m
+        return m
+
     def _lib(self):
-        """The program library, read and checked once (at power-on, before the watchdog is
-        armed: reading every file takes longer than its timeout on a board)."""
-        lib = self._library
-        if lib is None:
-            from firmware import programs as _programs
-
-            lib = _programs.Library(
-                self._dirs or _programs.default_dirs(self.root), areas=self.hw.probe_area_mm2
-            )
-            self._library = lib
-            cat = lib.ids()
-            self._catalog = cat
-            if self.choice not in cat:
-                self.choice = cat[0] if cat else None
-            for text in lib.errors:
-                self.error = text
-            self.log.problems(self._found + lib.errors)
-            self._found = None
-        return lib
-
-    # -- what the display, the simulator and the tests read ----------------------------------
-    @property
-    def library(self):
-        return self._lib()
-
-    @property
-    def catalog(self):
-        self._lib()
-        return self._catalog
-
-    @property
-    def program_id(self):
-        s = self.session
-        return s.program_id if s is not None else self.choice
-
-    def _shown(self, name, default):
-        s = self.session
-        return getattr(s, name) if s is not None else default
-
-    @property
-    def program(self):
-        return self._shown("program", None)
-
-    @property
-    def step(self):
-        return self._shown("step", None)
-
-    @property
-    def area(self):
-        return self._shown("area", None)
-
-    @property
-    def side(self):
-        return self._shown("side", None)
-
-    @property
-    def on_skin_ms(self):
-        return self._shown("on_skin_ms", 0)
-
-    @property
-    def step_on_ms(self):
-        return self._shown("step_on_ms", 0)
-
-    @property
-    def step_index(self):
-        s = self.session or self._last
-        return s.step_index if s is not None else -1
-
-    @property
-    def steps_completed(self):
-        s = self.session or self._last
-        return s.steps_completed if s is not None else 0
+        return self._menu().library(self)
 
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
@@ -222,17 +152,6 @@ class App:
         self._hold = False
         self.hw.stage.off()
         self.player.stop()
-
-    def client_ceiling(self, probe):
-        """The client's find-my-level ceiling for the probe; never below the smallest level the
-        contact check can see (safety.contact.MIN_LEVEL_UA): a stored 9 uA from an older
-        firmware drives 10."""
-        c = self.settings.get("client_ceiling_ua")
-        if isinstance(c, dict):
-            v = c.get(probe)
-            if isinstance(v, int) and v > 0:
-                return v if v > MIN_LEVEL_UA else MIN_LEVEL_UA
-        return limits.CEILING_UA
 
     # -- the loop -------------------------------------------------------------------------
     def run(self):
@@ -328,7 +247,7 @@ class App:
                 self.power_off()
             return
         if state == RUNNING or state == PAUSED:
-            self._session(now, ep, em, eu, ed)
+            self.menu.session_logic(self, now, ep, em, eu, ed)
             return
         if state == OFF:
             if ep == LONG:
@@ -336,166 +255,30 @@ class App:
         elif state == SELFTEST:
             self._run_selftest()
         elif state == IDLE:
-            self._idle(now, ep, em, eu, ed)
+            self.menu.idle(self, now, ep, em, eu, ed)
         elif state == COMPLETE:
             if ep or em or eu or ed or (clock.ticks_diff(now, self._state_t0) >= COMPLETE_MS):
                 self._set_state(IDLE)
         elif state == FAULT:
             if limits.idle_over(self._last_activity, now):
                 self.power_off()  # the latch stays: it shows again at the next power-on
-        if self._chores:
-            self._chore()  # no output in these states: one piece of slow work per slot
+        if self.chores.due:
+            self.chores.step()  # no output in these states: one piece of slow work per slot
 
-    # -- sessions -----------------------------------------------------------------------------
-    def _session(self, now, ep, em, eu, ed):
-        s = self.session
-        if s.program is not None and (eu == SHORT or ed == SHORT):
-            self._change_level(1 if eu == SHORT else -1)
-            s.retarget(self.level)
-        r = s.logic(now, self._dt, ep, ep or em or eu or ed)
-        self._request = s.request
-        self._hold = s.hold
-        if r == 0:
-            if s.state != self.state:
-                self._set_state(s.state)
-        elif r == 3:  # session.POWER_OFF: paused for 3 min
-            self.power_off()
-        elif r == 4:  # session.TO_IDLE: find-my-level done
-            self.findlevel_result = s.result
-            self._cut()
-            self._end_session(False)
-            self._chores |= _C_SETTINGS
-            self._set_state(IDLE)
-        else:  # session.DONE, session.CAPPED (the 30 min; all steps ran when extending)
-            self._finish(r == 1 or s.ext_side >= 0)
-
-    def _start_program(self, now):
-        pid = self.choice
-        if pid is None:
-            self.ui.cue("limit")
-            return
-        if self._prog_id != pid:
-            self._prefetch()  # not loaded ahead yet: now (output off, before any output)
-        prog = self._prog
-        if not isinstance(prog, dict):
-            # a broken program file: reported and logged, the others stay usable
-            self._prog_id = None
-            self.error = prog
-            self._errors.append(prog)
-            self._chores |= _C_ERRORS
-            self.ui.cue("fault")
-            return
-        self.settings.save()  # level and program choice: written now, before any output
-        from firmware.session import Session
-
-        self._ensure_plan()
-        s = Session(self, pid, prog, now)  # its first step: at the next logic slot
-        self.session = s
-        self._request = s.request
-        self.ui.cue("warn" if self._course_warn else "start")
-        self._set_state(RUNNING)
-
-    def _start_findlevel(self, now):
-        from firmware.findlevel import FindLevel
-
-        self._ensure_plan()
-        self.findlevel_result = None
-        s = FindLevel(self, now)
+    # -- sessions (firmware/menu.py starts and ends them) -------------------------------------
+    def begin(self, s):
+        """A session (menu.py made it) takes over: the supervisor is asked from now on."""
         self.session = s
         self._request = s.request
         self._set_state(RUNNING)
-
-    def _ensure_plan(self):
-        if self.plan is None:
-            from waveforms import plan as _plan
-
-            self.plan = _plan.Plan()
-
-    def _prefetch(self):
-        """Load and validate the chosen program ahead (one per logic slot, output off)."""
-        pid = self.choice
-        self._prog_id = pid
-        try:
-            self._prog = self._lib().load(pid)
-        except (OSError, ValueError) as e:
-            self._prog = str(e)
-
-    def _finish(self, completed):
-        self._cut()
-        self._end_session(completed)
-        self.ui.cue("end" if completed else "fault")
-        self._set_state(COMPLETE)
 
     def _end_session(self, completed):
-        """The session's record is made now and written at a later logic slot (output off)."""
-        s = self.session
-        if s is None:
-            return
-        s.stop()
-        self.session = None
-        self._last = s
-        rec = s.record(completed, self.level)
-        if rec is not None:
-            self.last_record = rec
-            self._record = rec
-            self._chores |= _C_RECORD | _C_BUMP | _C_COURSE
-
-    def _chore(self):
-        c = self._chores
-        if c & _C_RECORD:
-            self._chores = c & ~_C_RECORD
-            rec = self._record
-            self._record = None
-            try:
-                self.log.append(rec)
-            except Exception as e:  # noqa: BLE001 - a full or broken flash must not stop it
-                self.error = "log: %s" % e
-        elif c & _C_ERRORS:
-            self._chores = c & ~_C_ERRORS
-            errs = self._errors
-            self._errors = []
-            for text in errs:
-                try:
-                    self.log.error(text)
-                except Exception:  # noqa: BLE001
-                    pass
-        elif c & _C_SETTINGS:
-            self._chores = c & ~_C_SETTINGS
-            self.settings.save()
-        elif c & _C_BUMP:
-            self._chores = c & ~_C_BUMP
-            self.settings.bump_sessions()
-        elif c & _C_COURSE:
-            self._chores = c & ~_C_COURSE
-            self._update_course()
-
-    def _flush(self):
-        while self._chores:
-            self._chore()
-
-    def _update_course(self):
-        try:
-            from firmware import course as _course
-
-            st = _course.status(
-                self.log.records(),
-                _storage.rtc_seconds(),
-                now_ms=clock.ticks_ms(),
-                boot=self.log.boot,
-                target=self.settings.get("course_sessions"),
-            )
-            self.course_note = st.get("line")
-            self.course_phase = st.get("phase")
-            self._course_warn = bool(st.get("too_soon"))
-            self._course_blinks = _COURSE_BLINKS.get(self.course_phase, 1)
-        except Exception as e:  # noqa: BLE001 - the course is advice; never block a session
-            self.course_note = None
-            self._course_warn = False
-            self.error = "course: %s" % e
+        if self.session is not None:
+            self.menu.end_session(self, completed)
 
     # -- power ----------------------------------------------------------------------------
     def _power_on(self):
-        self._lib()
+        self._lib()  # the menu and the programs: read before the watchdog is armed
         self.supervisor.watchdog(True)  # a running device from here: a stall is a fault
         self.ui.cue("power_on")
         self._set_state(SELFTEST)
@@ -510,9 +293,9 @@ class App:
             self._enter_fault(code or faults.SELFTEST)
             return
         self._last_activity = clock.ticks_ms()
-        self._update_course()
+        _chores.update_course(self)
         self._set_state(IDLE)
-        self.ui.show_course(self._course_blinks, self._course_warn, self._last_activity)
+        self.ui.show_course(self.course_blinks, self.course_warn, self._last_activity)
 
     def _off_sleep(self):
         """Soft-off between two ticks: once the power-off cue has played and POWER is not held,
@@ -532,41 +315,13 @@ class App:
         """Long POWER (or 3 min idle or paused): output off, session saved, off."""
         self._cut()
         self._end_session(False)
-        self._flush()
+        self.chores.flush()
         self.settings.save()
         self.ui.cue("power_off")
         self._set_state(OFF)
         # soft-off: a reset from now on is not a watchdog fault (the WDT cannot be stopped on
         # rp2: it stays fed while the loop runs)
         self.supervisor.watchdog(False)
-
-    # -- idle -----------------------------------------------------------------------------
-    def _idle(self, now, ep, em, eu, ed):
-        cat = self._catalog
-        if em == SHORT and cat:
-            i = cat.index(self.choice) if self.choice in cat else -1
-            self.choice = cat[(i + 1) % len(cat)]
-            self.settings.set("last_program", self.choice)
-            self.ui.cue("click")
-        elif eu == SHORT or ed == SHORT:
-            self._change_level(1 if eu == SHORT else -1)
-        elif eu == LONG:
-            self._start_findlevel(now)
-        elif ep == SHORT:
-            self._start_program(now)
-        elif limits.idle_over(self._last_activity, now):
-            self.power_off()
-        elif self._prog_id != self.choice and not self._chores and self.choice is not None:
-            self._prefetch()
-
-    def _change_level(self, d):
-        lv = self.level + d
-        if lv < 1 or lv > LEVELS:
-            self.ui.cue("limit")
-            return
-        self.level = lv
-        self.settings.set("level", lv)
-        self.ui.cue("click")
 
     # -- faults ---------------------------------------------------------------------------
     def _enter_fault(self, code):
@@ -580,8 +335,7 @@ class App:
             self._end_session(False)
         else:
             self._end_session(False)
-            self._errors.append("fault %s" % code)
-            self._chores |= _C_ERRORS
+            self.chores.error("fault %s" % code)
         self.ui.cue("fault")
         self._set_state(FAULT)
 

@@ -28,6 +28,7 @@ from micropython import const
 from drivers.button import SHORT
 from firmware import dose as _dose
 from safety import limits
+from safety.contact import MIN_LEVEL_UA
 from waveforms import envelope as _envelope
 from waveforms import plan as _plan
 
@@ -55,6 +56,18 @@ def target_ua(step, level, cap):
     lo, hi = step["intensity_ua"]
     t = lo + (hi - lo) * (level - 1) // (LEVELS - 1)
     return t if t < cap else cap
+
+
+def client_ceiling(settings, probe):
+    """The client's find-my-level ceiling for the probe; never below the smallest level the
+    contact check can see (safety.contact.MIN_LEVEL_UA): a 9 uA stored by an older firmware
+    drives 10."""
+    c = settings.get("client_ceiling_ua")
+    if isinstance(c, dict):
+        v = c.get(probe)
+        if isinstance(v, int) and v > 0:
+            return v if v > MIN_LEVEL_UA else MIN_LEVEL_UA
+    return limits.CEILING_UA
 
 
 class Session:
@@ -108,7 +121,7 @@ class Session:
         self._step_ms = self._stroke_ms * self._strokes
         self._lo = step["intensity_ua"][0]
         probe = step.get("probe", self.program["probe"])
-        cap = self.sup.configure(self.area, probe, self.app.client_ceiling(probe))
+        cap = self.sup.configure(self.area, probe, client_ceiling(self.app.settings, probe))
         self._target = target_ua(step, self.app.level, cap)
         # The plan is rebuilt only while the player is stopped; the gap between steps is also
         # where garbage is collected, so a GC pause never lands inside a phase.
