@@ -171,8 +171,7 @@ class Session:
         # The side that got less runs its last position again until the sides match; the
         # program's 30 min from its start still bound it (checked in logic()).
         self.ext_side = low
-        self._begin_step(last, now, paused)
-        self._step_ms = limits.PROGRAM_MAX_MS
+        self._begin_step(last, now, paused)  # it ends on balance (logic()), not on time
         return GO
 
     def retarget(self, level):
@@ -200,6 +199,7 @@ class Session:
                 phase = self.phase
             else:
                 self.player.stop()  # within the tick (DESIGN 4.5); repaid on the other leg
+                self.dose.account(self.player, self.side_i, sup.measured_ua)  # the cut period
                 self.ui.cue("pause")
                 if phase == HOLD:
                     # the step's time was up: it ends here, the next one waits for a resume
