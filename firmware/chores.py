@@ -64,6 +64,8 @@ class Chores:
             update_course(app)
 
     def flush(self):
+        """All of it now (power-off), but the course status: the next power-on makes it."""
+        self.due &= ~COURSE
         while self.due:
             self.step()
 

@@ -93,8 +93,7 @@ class FindLevel:
         return GO
 
     def _end(self, ceiling):
-        self.player.stop()
-        self.request = 0
+        self.request = 0  # the app cuts the output when it hears TO_IDLE
         if ceiling < MIN_LEVEL_UA:
             # nothing flowed, or less than the contact check can see: nothing stored
             self.result = 0

@@ -331,3 +331,14 @@ def test_a_short_press_never_clears_a_fault_and_a_long_one_does_once_the_cause_i
         assert client.app.state == "fault" and client.app.supervisor.latched
     client.press("power", 1200, 100)
     assert client.app.state == "idle" and not client.app.supervisor.latched
+
+
+# -- issue 12 item 5: soft-off builds only what it needs ---------------------------------------
+def test_soft_off_reads_no_program_and_builds_no_menu_session_or_plan(client):
+    app = client.app
+    assert app.state == "off"
+    assert app._library is None and app.menu is None and app.plan is None
+    assert app.session is None
+    client.power_on()  # leaving soft-off reads the programs, before the watchdog is armed
+    assert app._library is not None and app.menu is not None
+    assert "quick" in app.catalog
