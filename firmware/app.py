@@ -18,7 +18,6 @@ from micropython import const
 
 from drivers import clock
 from drivers.button import LONG
-from firmware import chores as _chores
 from firmware import storage as _storage
 from firmware import ui as _ui
 from firmware.appview import AppView
@@ -78,7 +77,7 @@ class App(AppView):
         self._last = None  # the session that ended last (what the simulator still reads)
         self.fault = None
         self.error = None  # text of the last software error (shown, logged)
-        self.chores = _chores.Chores(self)  # slow work for logic slots without output
+        self.chores = None  # firmware/chores.py: slow work for logic slots without output
         self.menu = None  # firmware/menu.py once the device left soft-off
         self.last_record = None
         self.course_note = None
@@ -121,7 +120,19 @@ class App(AppView):
         return m
 
     def _lib(self):
+        self._work()
         return self._menu().library(self)
+
+    def _work(self):
+        """The deferred work (firmware/chores.py), made when the device leaves soft-off or a
+        fault needs it."""
+        c = self.chores
+        if c is None:
+            from firmware.chores import Chores
+
+            c = Chores(self)
+            self.chores = c
+        return c
 
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
@@ -262,8 +273,9 @@ class App(AppView):
         elif state == FAULT:
             if limits.idle_over(self._last_activity, now):
                 self.power_off()  # the latch stays: it shows again at the next power-on
-        if self.chores.due:
-            self.chores.step()  # no output in these states: one piece of slow work per slot
+        c = self.chores
+        if c is not None and c.due:
+            c.step()  # no output in these states: one piece of slow work per slot
 
     # -- sessions (firmware/menu.py starts and ends them) -------------------------------------
     def begin(self, s):
@@ -293,7 +305,9 @@ class App(AppView):
             self._enter_fault(code or faults.SELFTEST)
             return
         self._last_activity = clock.ticks_ms()
-        _chores.update_course(self)
+        from firmware.chores import update_course
+
+        update_course(self)
         self._set_state(IDLE)
         self.ui.show_course(self.course_blinks, self.course_warn, self._last_activity)
 
@@ -315,7 +329,8 @@ class App(AppView):
         """Long POWER (or 3 min idle or paused): output off, session saved, off."""
         self._cut()
         self._end_session(False)
-        self.chores.flush()
+        if self.chores is not None:
+            self.chores.flush()
         self.settings.save()
         self.ui.cue("power_off")
         self._set_state(OFF)
@@ -335,7 +350,7 @@ class App(AppView):
             self._end_session(False)
         else:
             self._end_session(False)
-            self.chores.error("fault %s" % code)
+            self._work().error("fault %s" % code)
         self.ui.cue("fault")
         self._set_state(FAULT)
 
