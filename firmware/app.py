@@ -1,19 +1,13 @@
-# The application: the main loop, power and faults. It uses the supervisor (safety/), the player
-# (waveforms/) and the drivers; it does not re-implement their rules. One control tick every
-# 5 ms: the supervisor (contact, caps, soft start, faults, watchdog) every tick, and one kind of
-# slow work per tick in turn (buttons, logic, UI, player accounting, supervisor housekeeping).
-#
+# The application: the main loop, power and faults; the supervisor (safety/), the player
+# (waveforms/) and the drivers keep their own rules. One control tick every 5 ms: the safety
+# path every tick, and one kind of slow work per tick in turn (buttons, logic, UI, player
+# accounting, supervisor housekeeping).
 #   off -(long POWER)-> selftest -> idle -(short POWER)-> running <-> paused -> complete -> idle
 #   any -> fault;  long POWER anywhere: output off, log saved, off
-#
-# The parts: a program session (firmware/session.py: steps, strokes, pause/resume, step end,
-# the 30 min bound) or find-my-level (firmware/findlevel.py, the same interface), imported when
-# the client starts one; dose accounting (firmware/dose.py); the cues, LED and display
-# (firmware/ui.py); the idle menu and the starts (firmware/menu.py, imported when the device
-# leaves soft-off). The app side has one owner of the output: _cut(). Slow work (a program
-# load, a settings or log write, the course status) runs in logic slots where no output plays,
-# one piece per slot (firmware/chores.py), never in the tick that latches a fault or starts
-# the output.
+# The other parts (docs/ARCHITECTURE.md): menu.py (idle menu, starts and ends, imported when the
+# device leaves soft-off), session.py / findlevel.py (a running session, one interface), dose.py,
+# chores.py (slow work deferred to slots without output), ui.py, appview.py. _cut() is the app
+# side's one way to stop the output.
 from micropython import const
 
 from drivers import clock
@@ -71,7 +65,8 @@ class App(AppView):
         self.plan = None  # the pulse plan, built at the first start and reused
         self.state = OFF
         self.ui.show_state(OFF)  # soft-off from the start: LED off, display dark
-        self.level = self._valid_level(self.settings.get("level"))
+        lv = self.settings.get("level")
+        self.level = lv if isinstance(lv, int) and 1 <= lv <= LEVELS else 1
         self.choice = self.settings.get("last_program")  # the program the menu shows
         self.session = None  # the running session or find-my-level, else None
         self._last = None  # the session that ended last (what the simulator still reads)
@@ -90,13 +85,9 @@ class App(AppView):
         self._state_t0 = self._last_activity
         self._last_tick = self._last_activity
         self._dt = 0
-        # A corrupt settings file, a broken custom program, an ignored board name or a repaired
-        # log is reported, not fatal; each problem is logged once, not at every boot (an error
-        # line per boot would push the session history out of the rotated log). The program
-        # files are read when the device leaves soft-off (RAM after boot: programs.py is not
-        # even imported in soft-off), so their problems are logged then, together with these
-        # (log.problems takes the whole set of a start at once); a problem found now reads them
-        # now and logs at once.
+        # Problems (settings, board name, a repaired log, program files) are shown, and logged
+        # once per problem, all of a start at once (log.problems), when the programs are read:
+        # at power-on (soft-off does not even import programs.py), or now if any was found.
         from firmware import boards as _boards
 
         found = self.settings.problems + _boards.problems + self.log.report()
@@ -124,8 +115,7 @@ class App(AppView):
         return self._menu().library(self)
 
     def _work(self):
-        """The deferred work (firmware/chores.py), made when the device leaves soft-off or a
-        fault needs it."""
+        """The deferred-work queue, made when the device leaves soft-off or a fault needs it."""
         c = self.chores
         if c is None:
             from firmware.chores import Chores
@@ -133,13 +123,6 @@ class App(AppView):
             c = Chores(self)
             self.chores = c
         return c
-
-    # -- helpers --------------------------------------------------------------------------
-    @staticmethod
-    def _valid_level(v):
-        if isinstance(v, int) and 1 <= v <= LEVELS:
-            return v
-        return 1
 
     def _set_state(self, state):
         if state != self.state:
@@ -230,9 +213,10 @@ class App(AppView):
                 ev[3] = e
         elif slot == _SLOT_LOGIC:
             self._logic(now)
-        st = self.state
-        if sup.latched and st != FAULT and st != OFF:
-            self._enter_fault(sup.fault)
+        if sup.latched:
+            st = self.state
+            if st != FAULT and st != OFF:
+                self._enter_fault(sup.fault)  # the supervisor's verdict, applied here only
         self.player.heartbeat(now, slot == _SLOT_POLL)
         if slot == _SLOT_UI:
             self.ui.update(now, clock)
@@ -312,12 +296,9 @@ class App(AppView):
         self.ui.show_course(self.course_blinks, self.course_warn, self._last_activity)
 
     def _off_sleep(self):
-        """Soft-off between two ticks: once the power-off cue has played and POWER is not held,
-        the board sleeps OFF_POLL_MS (hw.off_sleep: machine.lightsleep on rp2, clocks down and
-        USB kept while a host has it mounted) instead of a tick period; the output stage and
-        the boost rail are off (_set_state), the buzzer silent, the display dark. A press wakes
-        the loop to the full tick rate at the next poll, so the long press is timed as always.
-        Returns True when it slept."""
+        """Soft-off: once the power-off cue has played and POWER is not held, sleep OFF_POLL_MS
+        (hw.off_sleep: lightsleep on rp2) instead of a tick; stage and boost rail off, buzzer
+        silent, display dark. A press brings the full tick rate back at the next poll."""
         hw = self.hw
         power = hw.buttons.power
         if hw.buzzer.busy() or power.pressed or power.pin() == 0:
