@@ -13,6 +13,8 @@
 #           period is repaid after the resume); only POWER short resumes it, with a soft start
 #           from zero. A pause in HOLD ends the step at once and builds the next one paused:
 #           a step boundary never resumes by itself.
+#   RESUME  the client resumed (cue "resume"): as WAIT until the supervisor sees contact
+#           again, then PLAY without a second cue
 # Whatever the phase, every logic slot checks the program's 30 min from its start (pauses,
 # extensions and restarts included, DESIGN 4.9) and, while paused (WAIT or USER), the 3 min
 # auto power-off counted from the pause or the last button press.
@@ -40,6 +42,7 @@ WAIT = const(1)
 PLAY = const(2)
 HOLD = const(3)
 USER = const(4)
+RESUME = const(5)
 
 # what logic() returns to the app
 GO = const(0)
@@ -195,7 +198,7 @@ class Session:
         sup = self.sup
         if ep == SHORT:
             if phase == USER:
-                self._resume()
+                self._resume(now)
                 phase = self.phase
             else:
                 self.player.stop()  # within the tick (DESIGN 4.5); repaid on the other leg
@@ -210,7 +213,7 @@ class Session:
                         return r
                 self._pause(now, USER)
                 return GO
-        if phase == USER or phase == WAIT:
+        if phase == USER or phase == WAIT or phase == RESUME:
             if pressed:
                 self._pause_t0 = now
             if limits.idle_over(self._pause_t0, now):
@@ -241,8 +244,8 @@ class Session:
                 self._pause(now, WAIT)
             self._poor_cued = False
             return GO
-        if phase == WAIT:
-            if self.on_skin_ms:
+        if phase != PLAY:  # WAIT or RESUME: contact (again)
+            if phase == WAIT and self.on_skin_ms:
                 self.ui.cue("resume")
             self.phase = PLAY
             self.state = RUNNING
@@ -285,9 +288,9 @@ class Session:
         if phase == USER:
             self.request = 0
 
-    def _resume(self):
-        self.phase = PLAY
-        self.state = RUNNING
+    def _resume(self, now):
+        self.phase = RESUME  # running once the supervisor has contact (it probes: asked)
+        self._pause_t0 = now
         self.player.start(self.app.plan)
         self.sup.restart_ramp()  # from zero (DESIGN 4.4: after every pause)
         self.ui.cue("resume")

@@ -319,6 +319,20 @@ def test_resume_after_a_user_pause_ramps_from_zero(client):
         assert cmd <= (t - back) * limits.SLEW_UA_PER_S // 1000 + 2, (t - back, cmd)
 
 
+def test_a_resume_after_a_user_pause_cues_once(client):
+    # the supervisor finds the contact again after the resume: no second pause/resume beep
+    _start(client)
+    client.run(3_000)
+    n = len(client.cues)
+    client.press("power")
+    client.run(500)
+    client.press("power")
+    client.run(1_000)
+    assert client.app.state == "running"
+    cues = [c for c in client.cues[n:] if c in ("pause", "resume")]
+    assert cues == ["pause", "resume"]
+
+
 def test_a_short_press_never_clears_a_fault_and_a_long_one_does_once_the_cause_is_gone(client):
     _start(client)
     client.run(2_000)
