@@ -52,6 +52,9 @@ POWER_OFF = const(3)  # paused for 3 min
 TO_IDLE = const(4)  # find-my-level finished
 
 LEVELS = const(10)
+# A step's last period (0.3 Hz: 3.3 s) ends well within this; a player that does not finish
+# (a lost callback, a stall) is stopped, not waited on (DESIGN 4.9)
+HOLD_MAX_MS = const(4000)
 
 
 def target_ua(step, level, cap):
@@ -100,7 +103,7 @@ class Session:
         self.stroke = -1
         self.steps_completed = 0
         self.faults = []
-        self._pause_t0 = now
+        self._phase_t0 = now  # when the pause or HOLD began (a press while paused: again)
         self._poor_cued = False
         self._pending_cue = None
         self._lo = 0
@@ -146,7 +149,7 @@ class Session:
             self.phase = USER
             self.request = 0
             self.state = PAUSED
-            self._pause_t0 = now
+            self._phase_t0 = now
         else:
             # asking from the start: the safety path (every tick, before the session logic
             # runs again) restarts a player it stopped for want of contact only while asked
@@ -215,8 +218,8 @@ class Session:
                 return GO
         if phase == USER or phase == WAIT or phase == RESUME:
             if pressed:
-                self._pause_t0 = now
-            if limits.idle_over(self._pause_t0, now):
+                self._phase_t0 = now
+            if limits.idle_over(self._phase_t0, now):
                 return POWER_OFF
             if phase == USER:
                 return GO
@@ -231,6 +234,8 @@ class Session:
             self.dose.account(self.player, self.side_i, sup.measured_ua)
             if sup.contact:
                 self.on_skin_ms += dt
+            if limits.elapsed_ms(self._phase_t0, now) >= HOLD_MAX_MS:
+                self.player.stop()  # it did not finish: stopped, the step ends
             if not self.player.playing:
                 self.hold = False
                 sup.no_resume = False
@@ -276,6 +281,7 @@ class Session:
             if self.ext_side < 0:
                 self.steps_completed += 1
             self.phase = HOLD
+            self._phase_t0 = now
             self.hold = True
             sup.no_resume = True  # a deadman or contact stop ends the step, never hangs it
             self.player.finish()
@@ -284,13 +290,13 @@ class Session:
     def _pause(self, now, phase):
         self.phase = phase
         self.state = PAUSED
-        self._pause_t0 = now
+        self._phase_t0 = now
         if phase == USER:
             self.request = 0
 
     def _resume(self, now):
         self.phase = RESUME  # running once the supervisor has contact (it probes: asked)
-        self._pause_t0 = now
+        self._phase_t0 = now
         self.player.start(self.app.plan)
         self.sup.restart_ramp()  # from zero (DESIGN 4.4: after every pause)
         self.ui.cue("resume")

@@ -356,3 +356,13 @@ def test_soft_off_reads_no_program_and_builds_no_menu_session_or_plan(client):
     client.power_on()  # leaving soft-off reads the programs, before the watchdog is armed
     assert app._library is not None and app.menu is not None
     assert "quick" in app.catalog
+
+
+# -- DESIGN 4.9: a player that does not finish is stopped, not waited on -------------------------
+@pytest.mark.rule("4.9")
+def test_a_step_whose_player_never_finishes_still_ends(tmp_path):
+    c = _slow(tmp_path)
+    c.app.player.finish = lambda: None  # a lost callback: the last period never ends
+    _start(c)
+    assert c.run_until(lambda: c.app.step_index == 1, 30_000)
+    assert c.t_ms < 20_000 + 4_000 + 1_000
