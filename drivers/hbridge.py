@@ -14,8 +14,7 @@ class HBridge:
         pin_a(0)
         pin_b(0)
 
-    @property
-    def polarity(self):
+    def driving(self):
         """What the legs drive now, read from the pins (also when a PIO or RMT drives them)."""
         a = self.a()
         b = self.b()

@@ -28,18 +28,18 @@ class OutputStage:
         self._boost_t0 = clock.ticks_us()
         self.off()
 
-    @property
-    def polarity(self):
-        return self.bridge.polarity
+    # methods, not properties: a property makes every attribute store on the instance look
+    # through the class first on MicroPython (3.6x slower on an RP2040)
+    def driving(self):
+        """POS, NEG or OPEN: what the legs drive now (read from the pins)."""
+        return self.bridge.driving()
 
-    @property
-    def enabled(self):
+    def is_enabled(self):
         return self.out_en.is_on()
 
-    @property
-    def level_ua(self):
-        """What the stage drives now (µA): the DAC level while OUT_EN is on and a leg drives."""
-        if not self.out_en.is_on() or self.bridge.polarity == hbridge.OPEN:
+    def driven_ua(self):
+        """What the stage drives now (uA): the DAC level while OUT_EN is on and a leg drives."""
+        if not self.out_en.is_on() or self.bridge.driving() == hbridge.OPEN:
             return 0
         return self.dac.code * self.ua_fs // self._fs
 

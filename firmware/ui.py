@@ -201,15 +201,16 @@ class UI:
             else:
                 self._put(base, end, "to clear")
             return
-        if a.step is not None and a.program is not None and (st == "running" or st == "paused"):
+        s = a.session  # a program session or find-my-level (firmware/session.py)
+        if s is not None and s.step is not None and (st == "running" or st == "paused"):
             if r == 0:
-                self._put(base, end, a.program_id)
+                self._put(base, end, s.program_id)
                 self._put(end - len(st), end, st)
             elif r == 1:
-                at = self._put(base, end, a.area)
-                self._put(at + 1, end, a.side)
+                at = self._put(base, end, s.area)
+                self._put(at + 1, end, s.side)
             elif r == 2:
-                left = (a.program.get("duration_ms", 0) - a.on_skin_ms) // 1000
+                left = (s.program.get("duration_ms", 0) - s.on_skin_ms) // 1000
                 at = self._put(base, end, "L")
                 at = self._num(at, end, a.level, 1)
                 at = self._num(at + 2, end, left // 60 if left > 0 else 0, 1)
@@ -227,7 +228,7 @@ class UI:
             return
         # off, self-test, idle, complete, find-my-level
         if r == 0:
-            at = self._put(base, end, a.program_id)
+            at = self._put(base, end, s.program_id if s is not None else a.choice)
             at = self._put(at + 2, end, "L")
             self._num(at, end, a.level, 1)
         elif r == 1:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from firmware import app as appmod
 from firmware import programs
 from firmware.boards import sim as board
-from safety import faults
+from safety import faults, limits
 from vhw.install import make_sim_world
 
 P = board.PINS
@@ -84,7 +84,7 @@ class Client:
     def tick(self):
         self.app.tick()  # takes virtual time itself: the sim board charges its I2C and ADC
         self.samples.append(
-            (self.t_ms, abs(self.stage.measured_ua()), self.hw.stage.level_ua, self.app.state)
+            (self.t_ms, abs(self.stage.measured_ua()), self.hw.stage.driven_ua(), self.app.state)
         )
         sup = self.app.supervisor
         self.safety.append((sup.allowed_ua, sup.contact, sup.latched, self.hw.out_en.is_on()))
@@ -164,6 +164,7 @@ def test_a_full_program_runs_with_cues_in_order_and_a_log_record(client):
     assert cues[1:] == ["stroke"] * 5 + ["new_area"] + ["stroke"] * 4 + ["new_area"] + [
         "stroke"
     ] * 4 + ["end"]
+    client.run(100)  # the record is written at a later logic slot, output off
     recs = list(client.app.log.records(sessions_only=True))
     assert len(recs) == 1
     r = recs[0]
@@ -221,7 +222,7 @@ def test_user_pause_and_resume(client):
     client.run(3000)
     client.press("power")
     assert client.app.state == "paused"
-    assert client.hw.stage.level_ua == 0
+    assert client.hw.stage.driven_ua() == 0
     on = client.app.on_skin_ms
     client.run(2000)
     assert client.app.on_skin_ms == on
@@ -466,7 +467,9 @@ def test_any_button_contact_and_fault_sequence_keeps_the_safety_rules(
             if latched:
                 assert not out_en and cmd == 0
             if prev is not None:
-                assert allowed - prev <= 1  # one 2 ms tick at 100 µA/s = 0.2 µA (+ rounding)
+                # one tick at 100 µA/s = 0.5 µA (+ rounding); a ramp from zero starts at the
+                # contact floor (below it the contact check is blind: DESIGN 4.5, issue 11)
+                assert allowed - prev <= 1 or (prev == 0 and allowed <= limits.MIN_MEASURABLE_UA)
             prev = allowed
 
 
@@ -551,7 +554,7 @@ def test_a_user_pause_stops_within_a_tick_and_the_cut_is_repaid_on_the_other_leg
     # e.g. while the engine waited at a boundary for a level change: nothing to repay)
     owe = client.app.player._owe
     assert owe in (1, 2)
-    assert client.hw.stage.level_ua == 0 and client.stage.measured_ua() == 0
+    assert client.hw.stage.driven_ua() == 0 and client.stage.measured_ua() == 0
     # stopped in the tick that saw it: every sample after the pause shows no current
     paused_at = next(t for t, _, _, st in client.samples if t >= t_ms and st == "paused")
     assert all(m == 0 for t, m, _, _ in client.samples if t >= paused_at)
@@ -606,7 +609,7 @@ def test_no_step_runs_past_its_duration(tmp_path):
     while c.app.state != "complete" and c.t_ms < 120_000:
         i = c.app.step_index
         starts.setdefault(i, (c.t_ms, c.app.on_skin_ms))
-        if end is None and c.app._extending:
+        if end is None and c.app.session is not None and c.app.session.ext_side >= 0:
             end = c.t_ms
         c.tick()
     assert c.app.state == "complete"

@@ -80,7 +80,7 @@ def test_hbridge_never_has_both_legs_high():
     )
     for pol in (1, -1, 1, 0, -1, -1, 1, 0):
         br.set(pol)
-        assert br.polarity == pol
+        assert br.driving() == pol
     assert (1, 1) not in seen
     br.open()
     assert machine.world.level(10) == 0 and machine.world.level(11) == 0
@@ -133,14 +133,14 @@ def test_output_stage_off_order_and_never_raises(sim):
     hw.stage.set_ua(300)
     hw.stage.set_polarity(hbridge.POS)
     hw.stage.enable()
-    assert hw.stage.level_ua == 299  # code rounding: never above the request
+    assert hw.stage.driven_ua() == 299  # code rounding: never above the request
     stage.set_fault("i2c_error")
     order.clear()
     hw.stage.off()  # the DAC NACKs: off still completes
     assert hw.stage.dac_error
     assert order[0] == ("pin", 12, 0)  # OUT_EN low first
     assert machine.world.level(10) == 0 and machine.world.level(11) == 0
-    assert hw.stage.level_ua == 0
+    assert hw.stage.driven_ua() == 0
 
 
 def _run_button(vc, btn, pid, down_ms, total_ms):

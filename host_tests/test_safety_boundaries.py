@@ -31,28 +31,29 @@ class Dac:
 
 
 class Stage:
-    """Speaks uA; level_ua is what it drives (OUT_EN on and a leg chosen)."""
+    """Speaks uA; driven_ua() is what it drives (OUT_EN on and a leg chosen)."""
 
     def __init__(self):
         self.dac = Dac()
         self.out_en = Pin()
         self.dac_error = False
-        self.polarity = 0
+        self.pol = 0
         self._ua = 0
 
-    @property
-    def enabled(self):
+    def is_enabled(self):
         return self.out_en.is_on()
 
-    @property
-    def level_ua(self):
-        return self._ua if self.out_en.is_on() and self.polarity != 0 else 0
+    def driving(self):
+        return self.pol
+
+    def driven_ua(self):
+        return self._ua if self.out_en.is_on() and self.pol != 0 else 0
 
     def set_ua(self, ua):
         self._ua = ua
 
     def set_polarity(self, pol):
-        self.polarity = pol
+        self.pol = pol
 
     def enable(self):
         self.out_en.on()
@@ -60,7 +61,7 @@ class Stage:
     def off(self):
         self.out_en.off()
         self._ua = 0
-        self.polarity = 0
+        self.pol = 0
 
 
 class Sense:
@@ -73,7 +74,7 @@ class Sense:
         self.ua = self.mv = self.raw_i = self.raw_v = 0
 
     def read(self):
-        lvl = self.stage.level_ua
+        lvl = self.stage.driven_ua()
         ua = lvl if self.force_ua is None or lvl == 0 else self.force_ua
         self.ua = ua
         self.mv = ua * self.z // 1000
@@ -200,7 +201,7 @@ def test_short_circuit_below_500_ohm_latches_501_does_not(z, latches):
     def read():
         # exactly z at the 1000 uA level; a contact probe (20 uA) after the contact broke reads
         # the same load with 50 Ohm resolution (499 -> 450, 501 -> 500)
-        lvl = st.level_ua
+        lvl = st.driven_ua()
         sense.ua = lvl
         sense.mv = mv if lvl == level else z * lvl // 1000
         sense.raw_i = lvl * 50 + (clk.us // 5000) % 2  # a live ADC

@@ -97,7 +97,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         stage = self.rig.hw.stage
         cap = sup.cap_ua if sup.cap_ua > c.PROBE_UA else c.PROBE_UA
         # the firmware's command: never above the cap (nor the DAC clamp's ceiling)
-        assert stage.level_ua <= cap, (stage.level_ua, cap)
+        assert stage.driven_ua() <= cap, (stage.driven_ua(), cap)
         assert drive <= 1100  # hardware: 1.1 x ceiling at DAC full scale
         if self._cause_now():
             self.cause_seen = True
@@ -131,11 +131,11 @@ class SupervisorMachine(RuleBasedStateMachine):
             assert sup.latched, "a latched fault went away without clear()"
         if sup.latched:
             self.latched_seen = True
-            assert rig.out_en() == 0 and rig.hw.stage.level_ua == 0
+            assert rig.out_en() == 0 and rig.hw.stage.driven_ua() == 0
             assert not rig.player.playing
             assert self.cause_seen, "latched %s without a cause" % sup.fault
         if not sup.contact:
-            assert rig.hw.stage.level_ua <= c.PROBE_UA
+            assert rig.hw.stage.driven_ua() <= c.PROBE_UA
             assert not rig.player.playing
         # slew: allowed (nA) rises by at most 100 nA per ms between ticks; from zero it may
         # start at the measurable floor (nothing blind is driven in contact)
@@ -153,7 +153,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         if rig.player.playing and len(log) >= 2 and not self.model.faults["dac_stuck_high"]:
             span = rig.player.plan.period_us + (_player.POLL_MS + 5) * 1000 + 4000
             recent = max(a for t, a, _n in log if tl - t <= span)
-            assert rig.hw.stage.level_ua <= recent + 1
+            assert rig.hw.stage.driven_ua() <= recent + 1
         while len(log) > 2 and tl - log[0][0] > 3_400_000:  # keep the longest period (0.3 Hz)
             del log[0]
 

@@ -26,7 +26,7 @@ def test_healthy_board_passes(load, capsys):
     out = capsys.readouterr().out
     for name in ("sense_idle", "out_en_off", "dac_zero", "probe", "battery", "programs"):
         assert "selftest: %-10s ok" % name in out
-    assert rig.out_en() == 0 and rig.hw.stage.level_ua == 0
+    assert rig.out_en() == 0 and rig.hw.stage.driven_ua() == 0
     # nothing larger than a contact probe ever flowed or was commanded with OUT_EN on
     assert max([ev[1] for ev in rig.events if ev[3]] or [0]) <= 20
     assert max([ev[2] for ev in rig.events] or [0]) <= 20

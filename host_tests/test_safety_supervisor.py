@@ -52,7 +52,7 @@ def inject(rig, name, within_ms, max_ms=2000):
     assert t_off is not None
     assert rig.out_en() == 0
     assert not rig.player.playing
-    assert rig.hw.stage.level_ua == 0
+    assert rig.hw.stage.driven_ua() == 0
     assert rig.model.measured_ua() == 0
     assert (t_off - t0) / 1000.0 <= within_ms, (name, (t_off - t0) / 1000.0)
     return t0, t_off

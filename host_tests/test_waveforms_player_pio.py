@@ -187,7 +187,7 @@ def test_stop_from_any_state_leaves_everything_low(rig):
         p.stop()
         w = machine.world
         assert w.level(A) == 0 and w.level(B) == 0 and w.level(EN) == 0
-        assert hw.stage.level_ua == 0 and not p.playing
+        assert hw.stage.driven_ua() == 0 and not p.playing
         vc.advance(20000)
         assert w.level(A) == 0 and w.level(B) == 0
 

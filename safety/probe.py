@@ -24,7 +24,7 @@ def drive(sup, now_ms):
     try:
         clk.sleep_us(_c.PROBE_SETTLE_US)
         sup.sense.read()
-        level = stage.level_ua
+        level = stage.driven_ua()
         # the same pulse with the other polarity: every probe is balanced by itself
         d = clk.ticks_diff(clk.ticks_us(), t0)
         stage.set_polarity(0)

@@ -116,7 +116,7 @@ def _hardware(hw, lines):
     stage.enable()
     try:
         ua, mv, ri, rv = _read(hw)
-        level = stage.level_ua
+        level = stage.driven_ua()
     finally:
         stage.off()
     short = False

@@ -212,7 +212,7 @@ class SupervisorBase:
                 self.player.stop()
             except Exception:  # noqa: BLE001
                 pass
-        if stage.enabled or stage.out_en.is_on():
+        if stage.is_enabled() or stage.out_en.is_on():
             stage.off()
         return not stage.out_en.is_on()
 

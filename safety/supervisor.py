@@ -140,10 +140,10 @@ class Supervisor(SupervisorBase):
                 # and it neither counts towards nor resets the over-current check
                 level = k1 >> 2
                 driven = k1 != 0
-        elif stage.enabled:
-            k0 = stage.level_ua
+        elif stage.is_enabled():
+            k0 = stage.driven_ua()
             sense.read()
-            k1 = stage.level_ua
+            k1 = stage.driven_ua()
             if k0 != k1:
                 torn = True
             else:
@@ -183,7 +183,7 @@ class Supervisor(SupervisorBase):
             self._resume_plan = None  # the app no longer asks: do not restart on its behalf
         if not self.contact:
             self.poor_contact = False
-            if playing or stage.enabled:
+            if playing or stage.is_enabled():
                 if playing and request_ua > 0 and not self.no_resume:
                     self._resume_plan = player.plan
                 player.stop()
@@ -290,7 +290,7 @@ class Supervisor(SupervisorBase):
             # as over-current).
             if level == 0 and mv > ZERO_MV:
                 stage = self.stage
-                if stage.enabled and stage.polarity != 0:
+                if stage.is_enabled() and stage.driving() != 0:
                     self._zero_n += 1
                     # at the rail at once (no healthy stage gets there at zero), else twice
                     if self._zero_n >= OC_COUNT or mv * 100 >= self._zero_rail:

@@ -44,7 +44,7 @@ def sim_board_driver_hot_paths():
         detail = None if ok else "%d bytes per call" % alloc_bytes(fn, 20)
         check(name + " allocates nothing", ok, detail)
     st.off()
-    check("stage off at the end", not st.enabled)
+    check("stage off at the end", not st.is_enabled())
 
 
 mptest.main()

@@ -197,7 +197,7 @@ def player_heap_lock():
     # the deadman: the loop stalls, the hardware drops OUT_EN; the player sees it
     vc.advance(30000)
     check("deadman seen without allocating", no_alloc(one))
-    check("deadman: output off", not p.playing and not st.enabled and st.level_ua == 0)
+    check("deadman: output off", not p.playing and not st.is_enabled() and st.driven_ua() == 0)
     check_eq("deadman: DAC zero", st.dac.code, 0)
     p.stop()
     # bytes per tick with the GC off (the player's share of alloc_bytes_per_tick)

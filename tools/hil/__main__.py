@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EMU_SRC = ROOT.parent / "shared" / "pico-emu"
-START_MS = 5000  # the scripted client presses start here (script time)
+START_MS = 9000  # the scripted client presses start here (script time)
 
 
 def setup(emu: Path) -> None:
@@ -80,9 +80,11 @@ def script(seconds: float) -> dict:
         "stage": {"battery_mv": 3900},
         "events": [
             {"t_ms": 0, "press": "power", "hold_ms": 1500},
-            {"t_ms": 2500, "contact": True, "impedance_ohm": 20000},
-            {"t_ms": 3500, "press": "plus"},
-            {"t_ms": 4000, "press": "plus"},
+            # power-on reads and checks every program file (about 4 s on the chip) before the
+            # menu answers: the client waits for it
+            {"t_ms": 6500, "contact": True, "impedance_ohm": 20000},
+            {"t_ms": 7500, "press": "plus"},
+            {"t_ms": 8000, "press": "plus"},
             {"t_ms": START_MS, "press": "power"},
         ],
     }

@@ -9,21 +9,22 @@ from drivers import clock
 
 TARGETS = (
     "supervisor.tick",
-    "supervisor._probe",
     "supervisor._check_sample",
-    "supervisor._check_current",
-    "supervisor._feed",
     "supervisor.sense.read",
+    "supervisor.hk.run",
     "player.heartbeat",
     "player._poll",
     "player._account",
     "player.level_key",
     "player.set_amplitude",
+    "player.settle",
     "_logic",
-    "_running",
+    "menu.session_logic",
+    "session.logic",
+    "session.dose.account",
+    "session.envelope.level_ua",
     "ui.update",
-    "ui.step",
-    "buttons.poll",
+    "buttons.power.poll",
 )
 
 _acc = {}
@@ -38,10 +39,17 @@ class _Calib:
         return None
 
 
+_done = {}  # path -> the object wrapped (a new session object is wrapped again)
+_app = [None]
+_missing = []
+
+
 def _wrap(obj, attr, name):
     f = getattr(obj, attr)
-    rec = [0, 0, 0]  # sum, max, calls
-    _acc[name] = rec
+    rec = _acc.get(name)
+    if rec is None:
+        rec = [0, 0, 0]  # sum, max, calls
+        _acc[name] = rec
 
     def w(*a, **k):
         t = clock.ticks_us()
@@ -57,25 +65,39 @@ def _wrap(obj, attr, name):
     setattr(obj, attr, w)
 
 
-def install(app, targets=TARGETS):
-    missing = []
-    for path in targets:
+def _attach():
+    del _missing[:]
+    for path in _targets:
         parts = path.split(".")
-        obj = app
+        obj = _app[0]
         try:
             for p in parts[:-1]:
                 obj = getattr(obj, p)
             getattr(obj, parts[-1])
         except AttributeError:
-            missing.append(path)
+            obj = None
+        if obj is None:
+            _missing.append(path)
             continue
+        if _done.get(path) is obj:
+            continue
+        _done[path] = obj
         _wrap(obj, parts[-1], path)
+
+
+_targets = TARGETS
+
+
+def install(app, targets=TARGETS):
+    """Wrap the targets that exist now; the others (the menu, a session) at each report."""
+    global _targets
+    _targets = targets
+    _app[0] = app
+    _attach()
     c = _Calib()
     _wrap(c, "f", "calib")
     for _ in range(50):
         c.f()
-    if missing:
-        print("hil prof missing", " ".join(missing))
 
 
 def report():
@@ -90,3 +112,4 @@ def report():
         if name != "calib":
             rec[0] = rec[1] = rec[2] = 0
     print("hil prof " + " ".join(out))
+    _attach()

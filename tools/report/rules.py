@@ -40,7 +40,7 @@ RULES: dict[str, dict] = {
         "code": [
             "waveforms/plan.py:build_step",
             "waveforms/player.py:Player.start",
-            "firmware/app.py:App._begin_step",
+            "firmware/session.py:Session._begin_step",
         ],
         "bench": [],
         "figure": ["steps_measured"],
@@ -162,7 +162,7 @@ RULES: dict[str, dict] = {
             "safety/limits.py:program_over",
             "safety/limits.py:idle_over",
             "waveforms/player.py:Player.period_left_us",
-            "firmware/app.py:App._running",
+            "firmware/session.py:Session.logic",
         ],
         "bench": [],
         "figure": ["step_overrun_s_max"],

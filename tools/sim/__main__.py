@@ -141,7 +141,7 @@ class Pacer:
             app.program_id or "-",
             area,
             app.level,
-            st.level_ua * st.polarity,
+            st.driven_ua() * st.driving(),
             "yes" if sup.contact else "no ",
             " (%.1f kOhm)" % (z / 1000) if z else "",
         ) + ("  FAULT %s" % app.fault if app.fault else "")

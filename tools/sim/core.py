@@ -338,7 +338,7 @@ class Session:
     # -- what the firmware decides and what flows --
     def _commanded(self):
         st = self.hw.stage
-        return st.level_ua * st.polarity
+        return st.driven_ua() * st.driving()
 
     def row(self, tick):
         app = self.app
