@@ -29,6 +29,7 @@ class Sense:
         self.ua = 0
         self.mv = 0
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def read(self):
         """Sample both channels; sets ua, mv, raw_i, raw_v and returns ua."""
         n = self.n

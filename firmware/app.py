@@ -181,6 +181,7 @@ class App(AppView):
         except Exception:  # noqa: BLE001
             self.state = FAULT
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def tick(self):
         now = clock.ticks_ms()
         sup = self.supervisor
@@ -222,6 +223,7 @@ class App(AppView):
         if slot == _SLOT_UI:
             self.ui.update(now, clock)
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _logic(self, now):
         # Time on skin counts in real elapsed ms (a late tick still counts what passed).
         dt = clock.ticks_diff(now, self._last_tick)

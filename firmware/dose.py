@@ -27,6 +27,7 @@ class Dose:
         self._p_uc = 0
         self._p_nc = 0
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def account(self, player, side_i, measured_ua):
         """Charge delivered since the last call, added to side side_i."""
         p = player

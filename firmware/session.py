@@ -190,6 +190,7 @@ class Session:
         return self._lo + (self._target - self._lo) * k // self._strokes
 
     # -- the session logic, one slot in SLOTS ticks ----------------------------------------
+    # @native  (machine code on a board: tools/build_mpy.py)
     def logic(self, now, dt, ep, pressed):
         """ep: the POWER event; pressed: any button event (the 3 min count restarts)."""
         if limits.program_over(self.t0, now):

@@ -65,6 +65,7 @@ class Contact:
             return OPEN
         return SUSPECT
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def update(self, now_ms, level_ua, ua, mv):
         """One sense sample taken while the stage drove level_ua. Returns the contact decision.
         Every tick while playing: classify() and at_rail() are inlined (no method hops)."""

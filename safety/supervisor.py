@@ -65,6 +65,7 @@ class Supervisor(SupervisorBase):
 
     # --- the control tick ---------------------------------------------------------------------
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def tick(self, now_ms, request_ua, slot=-1):
         """One control tick. Returns the amplitude (uA) the player may use now: 0 without
         contact or with a latched fault.
@@ -240,6 +241,7 @@ class Supervisor(SupervisorBase):
             self._feed()
         return allowed
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _check_sample(self, now_ms, level, driven, probing):
         """All checks on one sense sample. Returns True when a fault latched."""
         sense = self.sense

@@ -5,16 +5,16 @@
     python -m tools.deploy selftest [--port PORT] [--board NAME]
     python -m tools.deploy ports
 
-``deploy``: builds ``build/mpy`` (``tools/build_mpy.py``) and stages what the board gets in
-``build/device`` (``stage()``): the compiled code packages ``drivers/ firmware/ safety/
-waveforms/`` (``.mpy`` only), ``boot.py`` and ``main.py`` as source (a board runs those two only
-as source) and the shipped presets in ``data/presets/`` (outside every code package). On the
-board it removes the old code packages (data such as the settings and the session log live at
-the top level and stay), copies the staged tree, sets ``"board"`` in ``settings.json`` (other
-settings are kept), runs ``mip install`` for every dependency in ``package.json`` (mpremote
-fetches them on the host, so a board without network works), then resets the board so that
-boot.py and main.py run (``--reset hard``, the default: a soft reset from mpremote's raw REPL
-does not run main.py; ``--reset soft`` or ``none`` if wanted).
+``deploy``: builds ``build/mpy-BOARD`` (``tools/build_mpy.py``, with the board's native-code arch)
+and stages what the board gets in ``build/device`` (``stage()``): the compiled code packages
+``drivers/ firmware/ safety/ waveforms/`` (``.mpy`` only), ``boot.py`` and ``main.py`` as source (a
+board runs those two only as source) and the shipped presets in ``data/presets/`` (outside every
+code package). On the board it removes the old code packages (data such as the settings and the
+session log live at the top level and stay), copies the staged tree, sets ``"board"`` in
+``settings.json`` (other settings are kept), runs ``mip install`` for every dependency in
+``package.json`` (mpremote fetches them on the host, so a board without network works), then resets
+the board so that boot.py and main.py run (``--reset hard``, the default: a soft reset from
+mpremote's raw REPL does not run main.py; ``--reset soft`` or ``none`` if wanted).
 
 ``deploy --frozen``: for a firmware image built with ``firmware/manifest.py`` (the code and the
 SSD1306 driver frozen in flash): no code and no mip packages on the filesystem, only the entry
@@ -277,22 +277,23 @@ def deploy(port: str, board: str, build: bool, reset: str = "hard", frozen: bool
             f"deploy: warning: the board at {port} runs {platform} (board {expected}), "
             f"deploying BOARD={board} as asked"
         )
-    mpy = ROOT / "build" / "mpy"
+    # the board's own build (its native-code arch), apart from build/mpy (bytecode: the VM tests)
+    mpy = ROOT / "build" / ("mpy-" + board)
     if frozen:
         mpy_src = None
     elif build:
         from tools import build_mpy
 
-        sizes, errors = build_mpy.build(ROOT, mpy)
+        # the board's native-code arch: the tick's `# @native` functions as machine code
+        sizes, errors = build_mpy.build(ROOT, mpy, build_mpy.BOARD_MARCH.get(board))
         if errors:
             for path, msg in errors:
                 print(f"mpy-cross: {path}: {msg}", file=sys.stderr)
             return 1
-        (ROOT / "build" / "mpy_sizes.json").write_text(json.dumps(sizes, indent=1) + "\n")
         print(f"mpy: {len(sizes) - 1} modules, {sizes['total']} bytes")
         mpy_src = mpy
     elif not mpy.is_dir():
-        print("deploy: build/mpy missing: run `make mpy`", file=sys.stderr)
+        print(f"deploy: {mpy} missing: deploy without --no-build first", file=sys.stderr)
         return 1
     else:
         mpy_src = mpy
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("deploy", help="copy the firmware to the board")
     d.add_argument("--board", choices=BOARDS, required=True)
     d.add_argument("--port", default="auto")
-    d.add_argument("--no-build", action="store_true", help="use build/mpy as it is")
+    d.add_argument("--no-build", action="store_true", help="use build/mpy-BOARD as it is")
     d.add_argument("--reset", choices=("hard", "soft", "none"), default="hard")
     d.add_argument(
         "--frozen",

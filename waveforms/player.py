@@ -99,6 +99,7 @@ class Player(Tally):
             return self._lvl
         return 0
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def level_key(self):
         """What drives the output now, as one int: level << 2 | legs (1 POL_A, 2 POL_B), 0 when
         nothing drives (stopped, OUT_EN low, both legs low). Two equal keys around a sense read
@@ -112,6 +113,7 @@ class Player(Tally):
             return 0
         return (self._lvl << 2) | legs
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def set_amplitude(self, ua):
         """The pulse level from now on (0..plan.amp_ua); applied at a period boundary."""
         ua = int(ua)
@@ -122,6 +124,7 @@ class Player(Tally):
             ua = pl.amp_ua
         self._amp = ua
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def heartbeat(self, now_ms, poll=None):
         """Each control tick: feed the hardware deadman; account and hand over what is due
         when poll is True (the app's slot for it), or None and POLL_MS have passed, and at
@@ -266,6 +269,7 @@ class Player(Tally):
             self.deadman_trips += 1
         self.stop()
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _poll(self):
         eng = self.engine
         now = clock.ticks_us()

@@ -48,6 +48,7 @@ class Tally:
         self.settle()
         return (self.pos_uc * 1000 + self.pos_nc, self.neg_uc * 1000 + self.neg_nc)
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def settle(self):
         """The phases counted so far into pos_uc/pos_nc/neg_uc/neg_nc (read them after this
         call). Also called before the level or the phase length changes. No allocation."""
@@ -66,6 +67,7 @@ class Tally:
             q -= k
         self._qn = 0
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _account(self, now, cut):
         """Count the periods completed since _t0 (and, with cut, charge the part of the current
         one played); _t0 moves to the start of the current period."""
@@ -116,6 +118,7 @@ class Tally:
         if self._in_hold:
             self._paused = True  # the engine waits at this boundary: _at_hold() follows
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _count(self, k):
         # k whole periods at one level and polarity
         self.periods_played += k
@@ -134,6 +137,7 @@ class Tally:
         if self._qp >= self._qmax or self._qn >= self._qmax:
             self.settle()
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _side(self, neg, d):
         # The level the DAC code really sets (10 nA units, <= 110000) times d us (<= 9e6),
         # added to one polarity's uC + 0.01 nC + 0.01 pC; every product below 2**30.

