@@ -213,6 +213,9 @@ class App(AppView):
             e = b.minus.poll(now)
             if e:
                 ev[3] = e
+            s = self.session
+            if s is not None:
+                s.account()  # the session's charge (kept out of the heavier logic slot)
         elif slot == _SLOT_LOGIC:
             self._logic(now)
         if sup.latched:

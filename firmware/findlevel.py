@@ -109,6 +109,9 @@ class FindLevel:
         self.ui.cue("tingle")
         return TO_IDLE
 
+    def account(self):
+        """Nothing here: find-my-level accounts in its logic slot (app.tick calls this)."""
+
     def stop(self):
         self.request = 0
 

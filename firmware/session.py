@@ -264,7 +264,8 @@ class Session:
         # treatment time counts only on skin
         self.step_on_ms += dt
         self.on_skin_ms += dt
-        self.dose.account(self.player, self.side_i, sup.measured_ua)
+        # the charge of this slot is counted in the buttons' slot (account(): the logic slot is
+        # the heaviest of the tick; a pause and a step end account here, at once)
         stroke = self.step_on_ms // self._stroke_ms
         if stroke != self.stroke and stroke < self._strokes:
             self.stroke = stroke
@@ -301,6 +302,13 @@ class Session:
         self.player.start(self.app.plan)
         self.sup.restart_ramp()  # from zero (DESIGN 4.4: after every pause)
         self.ui.cue("resume")
+
+    # @native  (machine code on a board: tools/build_mpy.py)
+    def account(self):
+        """The charge delivered while playing, to the step's side: the app calls it in the
+        buttons' slot of every tick round (a pause and a step end account in logic())."""
+        if self.phase == PLAY:
+            self.dose.account(self.player, self.side_i, self.sup.measured_ua)
 
     # -- the end ----------------------------------------------------------------------------
     def stop(self):

@@ -78,6 +78,11 @@ class UI:
         self._want = bytearray(b" " * (_ROWS * _COLS))  # the rows as composed
         self._shown = bytearray(b" " * (_ROWS * _COLS))  # the rows in the frame buffer
         self._row = 0  # the row composed at the next UI slot
+        self._drawing = -1  # a row composed and not yet drawn
+        # what each row was composed from (UI._changed): the state and two values
+        self._k_st = [None] * _ROWS
+        self._k_x = [0] * _ROWS
+        self._k_y = [0] * _ROWS
         self._transfers = FAST_TRANSFERS
         if self.display is not None:
             from drivers.ssd1306slices import SliceWriter
@@ -132,11 +137,21 @@ class UI:
         if pages is None or self.app is None or self._state == "off":
             return
         try:
-            r = self._row
-            self._compose(r)
-            self._draw_row(r)
-            self._row = r + 1 if r + 1 < _ROWS else 0
-            pages.step(self._transfers)
+            # One job per UI slot, so a slot stays within the tick budget: a slice of what is
+            # drawn goes to the panel, or the row composed last is drawn into the frame buffer,
+            # or else the next row is composed, only when what it shows changed (most rows
+            # change seldom; the time left once a second)
+            if pages.pending():
+                pages.step(self._transfers)
+            elif self._drawing >= 0:
+                self._draw_row(self._drawing)  # composed at the last UI slot
+                self._drawing = -1
+            else:
+                r = self._row
+                self._row = r + 1 if r + 1 < _ROWS else 0
+                if self._changed(r):
+                    self._compose(r)
+                    self._drawing = r
         except OSError:
             # A display that stops answering must never stop the treatment loop or the output
             # path; it is dropped and the buzzer/LED carry on.
@@ -147,6 +162,45 @@ class UI:
         self.pages = None
 
     # -- the OLED's rows ------------------------------------------------------------------------
+    # @native  (machine code on a board: tools/build_mpy.py)
+    def _changed(self, r):
+        """True when what row r shows may differ from when it was last composed: the state and
+        the two values the row is made of (strings and small ints: compared, never built)."""
+        a = self.app
+        st = a.state
+        s = a.session
+        x = y = None
+        if st == "fault":
+            x = a.fault
+        elif s is not None and s.step is not None and (st == "running" or st == "paused"):
+            if r == 0:
+                x = s.program_id
+            elif r == 1:
+                x = s.area
+                y = s.side
+            elif r == 2:
+                x = a.level
+                y = (s.program.get("duration_ms", 0) - s.on_skin_ms) // 1000
+            else:
+                sup = a.supervisor
+                x = sup.contact
+                y = sup.poor_contact
+        elif r == 0:
+            x = s.program_id if s is not None else a.choice
+            y = a.level
+        elif r >= 2:
+            x = a.course_note
+        ks = self._k_st
+        kx = self._k_x
+        ky = self._k_y
+        if ks[r] is st and kx[r] == x and ky[r] == y and (x is None or type(kx[r]) is type(x)):
+            return False
+        ks[r] = st
+        kx[r] = x
+        ky[r] = y
+        return True
+
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _put(self, at, end, s, skip=0):
         """Characters of s (from index skip) into the composed rows at at..end-1; returns the
         position after the last one written."""
@@ -162,6 +216,7 @@ class UI:
             i += 1
         return at
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _num(self, at, end, v, digits):
         """v >= 0 in decimal, at least `digits` digits (zero-padded)."""
         if v < 0:
@@ -236,6 +291,7 @@ class UI:
         else:
             self._put(base, end, a.course_note, (r - 2) * _COLS)  # two rows of the course
 
+    # @native  (machine code on a board: tools/build_mpy.py)
     def _draw_row(self, r):
         """The characters of row r that changed into the frame buffer; their columns marked."""
         want = self._want

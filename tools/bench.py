@@ -49,6 +49,7 @@ KEYS = (
     ("reaction_contact_loss_ms", "<= 2 (never > 10)", lambda v: v <= 2),
     ("reaction_overcurrent_ms", "<= 5 (never > 20)", lambda v: v <= 5),
     ("tick_us_rp2040_est", "<= 1250 at 200 Hz (25 %)", lambda v: v <= 1250),
+    ("tick_us_rp2040_opcount_est", "<= 1250 at 200 Hz (25 %)", lambda v: v <= 1250),
     ("dead_time_error_us_max", "<= 2", lambda v: v <= 2),
     ("net_charge_pct_max_20s", "< 5", lambda v: v < 5),
 )
@@ -223,6 +224,32 @@ def tick_cpython(b: Bench) -> None:
     b.put({"tick_us_cpython": round(total / TICKS_CPYTHON / 1000, 2)}, _cpython_name())
 
 
+def tick_opcount(b: Bench) -> None:
+    """tick_us_rp2040_opcount_est: the worst slot of the control tick in bytecodes executed in
+    device code on the sim board (tools/tickcost.py), x the us per bytecode measured on the
+    emulated RP2040 for the build a board gets; the board without its optional OLED (the
+    figure with it is noted)."""
+    from tools import tickcost
+
+    bare = tickcost.measure(800, "relax", display=False)
+    oled = tickcost.measure(800, "relax", display=True)
+    b.put(
+        {"tick_us_rp2040_opcount_est": bare["tick_us_rp2040_opcount_est"]},
+        "%s, sim board, bytecodes x %.2f us (tools/tickcost.py)"
+        % (_cpython_name(), bare["us_per_op"]),
+    )
+    b.note(
+        "tick_us_rp2040_opcount_est: worst slot %d bytecodes (slots: %s); with the OLED fitted "
+        "the UI slot that composes a row reaches %d bytecodes, ~%d us"
+        % (
+            bare["max_ops"],
+            ", ".join("%s %d" % (k, v["max"]) for k, v in sorted(bare["slots"].items())),
+            oled["max_ops"],
+            oled["tick_us_rp2040_opcount_est"],
+        )
+    )
+
+
 def sim_speed(b: Bench) -> None:
     """`make sim` on the default scenario: simulated seconds per wall second of the simulation
     (the firmware running on the virtual board and trace.csv written); the end-to-end figure
@@ -350,7 +377,11 @@ def main(argv: list[str] | None = None) -> int:
 
     install.install()
     b = Bench()
-    steps = [("tick_cpython", tick_cpython), ("mpy_total", mpy_total)]
+    steps = [
+        ("tick_cpython", tick_cpython),
+        ("tick_opcount", tick_opcount),
+        ("mpy_total", mpy_total),
+    ]
     if not a.no_vm:
         steps.append(("tick_micropython", tick_micropython))
     if not a.no_sim:
