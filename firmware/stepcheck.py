@@ -38,6 +38,10 @@
 #     its strokes (each from zero with the soft start, rising stroke by stroke) keep every 20 s
 #     window within 5 % net charge against that alternation (firmware/stepbalance.py). Checked
 #     by programcheck after the rule total, so a hostile file costs at most 30 min of steps.
+#   - gap (checked with balance): a monophasic step's silence between pulses is at most one
+#     contact-probe interval (waveforms.plan.OPEN_MAX_US, 20 ms: monophasic from 25 Hz). The
+#     pulse engine cannot probe in a longer gap, and a re-touch there would go unseen (DESIGN
+#     4.5, issue 11 item 5).
 from micropython import const
 
 from firmware import fileio as _fio
@@ -307,6 +311,23 @@ def check_balance(c, st, mono):
         "balance",
         "a %s monophasic step is shorter than two %s alternation intervals: one polarity "
         "would carry most of its charge" % (_secs(step), _secs(alt_ms)),
+    )
+    # DESIGN 4.5: contact is watched in a silence longer than one contact-probe interval.
+    # The pulse engine cannot probe inside its OPEN segment, so a step whose pulses leave the
+    # output silent for longer (monophasic below 25 Hz) is refused: a lift and re-touch in the
+    # gap would go unseen and the next pulse land at full level (issue 11 item 5).
+    gap = mono[0] - mono[1]
+    c.need(
+        gap <= _plan.OPEN_MAX_US,
+        "gap",
+        "monophasic at %s Hz leaves the output silent %d ms between pulses: contact cannot be "
+        "watched in gaps over %d ms (monophasic from %d Hz)"
+        % (
+            _fio.quote(st["freq_hz"]),
+            gap // 1000,
+            _plan.OPEN_MAX_US // 1000,
+            _plan.MONO_MIN_HZ,
+        ),
     )
     lo, hi = st["intensity_ua"]
     w = _balance.worst_permille(stroke, n, lo, hi, mono[0], mono[1], mono[2])
