@@ -295,7 +295,8 @@ class Player(Tally):
         if ttb <= GUARD_US:
             # a word handed over now could land at this boundary or the next: let it pass
             # first (polls phase-locked to the train would otherwise never hand one over)
-            clock.sleep_us(ttb + 2)
+            if ttb > 0:
+                clock.sleep_us(ttb + 2)
             now = clock.ticks_us()
             self._account(now, False)
             ttb = self._per - clock.ticks_diff(now, self._t0)
