@@ -186,6 +186,7 @@ def analyse(out: Path, program: str) -> dict:
         if s == "paused" and len(running) > 1 and float(t) > running[1]
     ]
     prof = re.findall(r"hil prof (.*)", con)
+    locked = re.search(r"hil heaplock ticks=(\d+) of (\d+)", con)
     mem = re.search(r"hil mem_alloc (\d+) mem_free (\d+)", con)
     step = first_step(program)
     plan = plan_figures(step)
@@ -264,6 +265,7 @@ def analyse(out: Path, program: str) -> dict:
         "false_pauses": len(pauses),
         "states": [(float(t), s, f) for t, s, f in states],
         "profile_last_s": prof[-1].split() if prof else None,
+        "heap_locked_ticks": f"{locked.group(1)} of {locked.group(2)}" if locked else None,
         "mem_alloc_after_build": int(mem.group(1)) if mem else None,
         "emulated_s_per_wall_s": summary.get("emulated_s_per_wall_s"),
         "exceptions": summary.get("exceptions"),
@@ -314,6 +316,7 @@ def main(argv=None) -> int:
             "ticks_over_budget",
             "ticks",
             "false_pauses",
+            "heap_locked_ticks",
         )
         print(f"hil: {p}: " + ", ".join(f"{k} {r[k]}" for k in keys))
     out = Path(a.out)

@@ -15,6 +15,41 @@ from firmware import settings as _storage
 _N = 500
 
 
+_LOCKED = 400  # ticks (2 s) run with the heap locked
+
+
+def heap_locked_ticks(a, period):
+    """The running app's ticks with micropython.heap_lock(): on the chip, with the native build,
+    the tick allocates nothing. Returns how many ran before a MemoryError (all: _LOCKED)."""
+    import micropython
+
+    # no gc.collect() first: on the chip it takes longer than the player's 9 ms deadman, and
+    # the restart that follows (which allocates, as a plan start may) would be what is measured
+    n = 0
+    nxt = clock.ticks_us()
+    micropython.heap_lock()
+    try:
+        while n < _LOCKED:
+            a.tick()
+            n += 1
+            nxt = clock.ticks_add(nxt, period)
+            w = clock.ticks_diff(nxt, clock.ticks_us())
+            if w > 0:
+                clock.sleep_us(w)
+    except MemoryError as e:
+        err = e
+    else:
+        err = None
+    finally:
+        micropython.heap_unlock()
+    if err is not None:
+        import sys
+
+        print("hil heaplock MemoryError in slot %d (state %s):" % (a._slot, a.state))
+        sys.print_exception(err)
+    return n
+
+
 def main():
     _app.micropython_setup()
     settings = _storage.Settings("/")
@@ -40,6 +75,8 @@ def main():
     mx = 0
     state = None
     t_rep = clock.ticks_ms()
+    locked = -1  # ticks run under heap_lock once the program plays (-1: not yet)
+    run_t = clock.ticks_ms()
     print("hil ready")
     nxt = clock.ticks_us()
     while True:
@@ -63,6 +100,8 @@ def main():
             mx = d
         if a.state != state:
             state = a.state
+            if state == "running":
+                run_t = clock.ticks_ms()
             sup = a.supervisor
             print("hil state", state, a.fault)
             print(
@@ -105,6 +144,9 @@ def main():
             over = 0
             mx = 0
             i = 0
+        if state == "running" and locked < 0 and clock.ticks_diff(clock.ticks_ms(), run_t) > 3000:
+            locked = heap_locked_ticks(a, period)
+            print("hil heaplock ticks=%d of %d" % (locked, _LOCKED))
         nxt = clock.ticks_add(nxt, period)
         wait = clock.ticks_diff(nxt, clock.ticks_us())
         if wait > 0:
