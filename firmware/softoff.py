@@ -17,16 +17,11 @@ _HELD_MS = const(5)  # POWER down: polled at the tick rate until long or release
 
 def watchdog_fault_pending(hw):
     """True when the last reset was the watchdog of a running device (the App comes up in the
-    WATCHDOG fault): the supervisor's reading (safety/supbase.py), without clearing the
-    board's marker."""
-    m = hw.machine
-    try:
-        if m.reset_cause() != m.WDT_RESET:
-            return False
-    except AttributeError:
-        return False
-    mark = hw.wdt_mark
-    return mark is None or mark()
+    WATCHDOG fault): the supervisor's reading (safety.faults.watchdog_reset), without clearing
+    the board's marker."""
+    from safety.faults import watchdog_reset
+
+    return watchdog_reset(hw.machine, hw.wdt_mark)
 
 
 def quiet(hw):

@@ -68,6 +68,18 @@ SIM_FAULT_CODES = {
 }
 
 
+def watchdog_reset(machine, mark):
+    """True when the last reset was the watchdog of a running device (DESIGN 4.7): WDT_RESET
+    and the board's armed marker set (mark(): the board's reader, None when the board has none:
+    then every WDT_RESET counts, the safe reading). Reads the marker, never clears it."""
+    try:
+        if machine.reset_cause() != machine.WDT_RESET:
+            return False
+    except AttributeError:
+        return False
+    return mark is None or mark()
+
+
 def describe(code):
     """One line for the display or the log: the text for a known code, the code itself else."""
     if code is None:

@@ -85,12 +85,9 @@ class SupervisorBase:
             # rp2 machine.reset() (mpremote, make deploy) also reboots through the watchdog.
             # Without a marker on the board every WDT_RESET counts (the old, safe reading).
             mark = self._mark
-            try:
-                if m.reset_cause() == m.WDT_RESET and (mark is None or mark()):
-                    self.boot_fault = faults.WATCHDOG
-                    self._latch(faults.WATCHDOG, 0)
-            except AttributeError:
-                pass
+            if faults.watchdog_reset(m, mark):
+                self.boot_fault = faults.WATCHDOG
+                self._latch(faults.WATCHDOG, 0)
             if mark is not None:
                 mark(False)  # read: the next reset is judged by what happens from now on
 

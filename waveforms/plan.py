@@ -43,7 +43,7 @@ ALT_MAX_MS = const(10000)  # monophasic: alternate at least every 10 s (DESIGN 3
 # engine cannot probe inside it). A monophasic period of half pulse, half gap keeps the gap
 # within it from MONO_MIN_HZ (the program validator refuses slower monophasic steps).
 OPEN_MAX_US = const(20000)
-MONO_MIN_HZ = const(25)
+MONO_MIN_HZ = const(500000 // OPEN_MAX_US)  # half a period of pulse, half of gap: 25 Hz
 WINDOW_US = const(20000000)  # the 20 s charge-balance window (DESIGN 3)
 BALANCE_DIV = const(20)  # 5 % = 1/20
 MAX_SEG = const(4)
